@@ -1,0 +1,15 @@
+#![forbid(unsafe_code)]
+//! picket's inspectors: no I/O, no tokio.
+
+pub mod chunked;
+pub mod decode;
+pub mod fields;
+pub mod form;
+pub mod grpc;
+pub mod http1;
+pub mod json;
+pub mod multipart;
+pub mod protobuf;
+pub mod xml;
+
+pub use fields::{ExtractError, ExtractLimits, FieldSink};
