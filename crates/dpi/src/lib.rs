@@ -13,3 +13,8 @@ pub mod protobuf;
 pub mod xml;
 
 pub use fields::{ExtractError, ExtractLimits, FieldSink};
+pub mod inspect;
+pub mod stream;
+
+pub use inspect::{Decision, InspectConfig, OverLimit, RequestInspection, Verdict};
+pub use stream::{inspect_bytes, Http1Inspector, InspectedRequest};

@@ -1,5 +1,180 @@
 //! Transformations: the views of a value that signatures are matched against.
-//! (Interface fixed; implementation in progress.)
+//!
+//! A signature names the transformations it wants (`transforms = ["url_decode", "lowercase"]`
+//! in a pack); the engine applies them in that order to every value the signature targets and
+//! runs the Aho-Corasick prefilter and the regex confirmation over the result, the *view*.
+//! Transformations exist so that a signature is written once against the canonical form of an
+//! attack rather than once per encoding of it: `%2e%2e%2f`, `%252e%252e%252f`, `&#46;&#46;/`
+//! and `../` are one attack, and `c''at /e""tc/pa\ss\wd`, `{cat,/etc/passwd}` and
+//! `/???/c?t /???/p??s??` are one command.
+//!
+//! # The contract
+//!
+//! [`Transform::apply`] returns `false` and leaves `out` empty when the view would be
+//! byte-for-byte the input. That is the overwhelmingly common case (benign values need no
+//! decoding), and it lets the caller reuse the input without a copy. Every transformation
+//! therefore starts with a *no-change check*: a single forward scan, usually `memchr` or a
+//! branch-free table fold over 32-byte chunks, that looks for the bytes that could make it do
+//! anything. Only when that scan finds one does the real work run, and even then the result is
+//! compared with the input so that `false` is exact, never a guess.
+//!
+//! Measured on 1 MiB of benign prose (release build, a loaded 2-core VM): the no-change
+//! scans run at 2–4 GB/s (`shell`, `base64`) and 10–90 GB/s (`url_decode`, `html_decode`,
+//! `compress_whitespace`, all `memchr`/`memmem`); `lowercase` copies at ≥ 4 GB/s. The
+//! slowest real work is `shell` rewriting JSON that is dense in quotes, commas, parentheses
+//! and `?`: about 270 MB/s of CPU time.
+//!
+//! | transform | no-change check | work when triggered | output length |
+//! |---|---|---|---|
+//! | `url_decode` | `memchr2(b'%', b'+')` | ≤ 4 in-place rounds | ≤ input |
+//! | `html_decode` | `memchr(b'&')` | one pass | ≤ input |
+//! | `lowercase` | any `A-Z` (vectorised fold) | copy + `make_ascii_lowercase` | = input |
+//! | `compress_whitespace` | control whitespace (vectorised fold), `memmem("  ")` | one pass | ≤ input |
+//! | `shell` | vectorised fold for metacharacters, `memmem("  ")`, edge spaces | one pass, bounded look-ahead | ≤ ~3 × input |
+//! | `cmd` | scan for `^ " & | ;` and line breaks, `memmem("  ")`, edge spaces | one pass | ≤ input + 1 |
+//! | `base64` | an aligned 8-byte block of base64 characters | one pass, own decoder | < input |
+//!
+//! All of them are linear in the input (the shell normaliser's look-ahead is bounded by a
+//! constant window), none of them panics on any input, and none of them allocates except by
+//! growing `out`.
+//!
+//! # What each one does
+//!
+//! * `url_decode` — `%XX` (either hex case), IIS `%uXXXX` (written as UTF-8; a surrogate pair
+//!   `%uD83D%uDE00` is combined, a lone surrogate is kept as written) and `+` → space. Repeated
+//!   until nothing changes, at most [`URL_DECODE_ROUNDS`] rounds, which undoes double and
+//!   triple encoding (`%252f`, `%25%32%66`). A `%` that does not start a valid sequence is kept.
+//!   When four rounds were not enough the result is not a fixpoint (a fifth application would
+//!   decode further): the bound keeps the cost linear and an attacker gains nothing from the
+//!   fifth layer since the server they are attacking does not decode that deep either.
+//! * `html_decode` — one pass of character references: the named references `&lt; &gt; &amp;
+//!   &quot; &apos; &nbsp; &colon; &sol; &lpar; &rpar; &Tab; &NewLine; &semi; &vert; &grave;
+//!   &dollar; &lbrace; &rbrace;` and a few more ASCII punctuation names used in XSS evasions
+//!   (see `html.rs`), and numeric `&#NN;` / `&#xHH;` with or without the `;`, any number of
+//!   leading zeros, `x` or `X`. `&nbsp;` becomes a plain space. As browsers do in text, the
+//!   legacy names `lt gt amp quot nbsp` (and `LT GT AMP QUOT`) are also recognised without
+//!   the `;` (`&ltscript` → `<script`). Numeric references to 0, to surrogates or beyond
+//!   U+10FFFF are left as written. One pass only: `&amp;lt;` becomes `&lt;`, which is what a
+//!   browser shows, so decoding further would manufacture markup the victim never sees.
+//! * `lowercase` — ASCII only; other bytes are untouched (the view stays byte-aligned).
+//! * `compress_whitespace` — every run of ASCII whitespace (space, `\t`, `\n`, `\r`, `\x0b`,
+//!   `\x0c`) becomes one space; leading and trailing runs too (they are not trimmed).
+//!   Idempotent.
+//! * `shell` — a normal form for command lines; see the [grammar](#the-shell-normal-form).
+//! * `cmd` — the Windows sibling of `shell`: removes `^` and `"`, turns `& && | ||` and line
+//!   breaks into one `;`, compresses whitespace, and keeps backslashes (path separators there).
+//! * `base64` — every run of at least 16 base64 characters (standard or URL-safe alphabet,
+//!   optional `=` padding) is decoded; the view is the decoded runs joined by `\n`. See
+//!   [below](#base64-runs) for which runs count.
+//!
+//! # The shell normal form
+//!
+//! ModSecurity's CRS has to weave evasion classes such as `[\x5c'\"]*` between the letters of
+//! every command-injection regex. picket instead rewrites the value into a normal form in which
+//! the obfuscation is gone, so that plain Aho-Corasick literals such as `;cat /etc/passwd` or
+//! `;wget ` match. The output grammar is:
+//!
+//! ```text
+//! view     := [";"] command (";" command)* [";"]
+//! command  := token (" " token)*
+//! token    := word | redirect
+//! redirect := [<>]+ "&"? | "&>" [<>]* "&"?        e.g. >  >>  <  >&  &>  &>>
+//! word     := one or more bytes that are none of  \ ' " ^ $ ` ( ) ; | & { } < >
+//!             and no ASCII whitespace
+//! ```
+//!
+//! i.e. commands are separated by exactly one `;`, tokens by exactly one space, there is no
+//! space next to a `;` nor at either end, and redirection operators always stand alone
+//! between spaces (`cat</etc/passwd` → `cat < /etc/passwd`, `2>&1` → `2 >& 1`). The rewrite,
+//! in one left-to-right pass:
+//!
+//! | input | becomes | undoes |
+//! |---|---|---|
+//! | `\` before any byte | removed (`\`+newline vanishes entirely) | `pa\ss\wd`, `ca\`⏎`t` |
+//! | `'` and `"` | removed, the contents kept | `c''at`, `w'g'et`, `/e""tc` |
+//! | `^` | removed | cmd.exe `c^a^t`, `w^h^o^a^m^i` |
+//! | `$IFS`, `${IFS}`, `${IFS%??}`, `${IFS:0:1}` … | one space | `cat${IFS}/etc/passwd`, `$IFS$9` |
+//! | other `$name`, `${…}`, `$0`–`$9`, `$@ $* $# $? $! $$ $-` | removed (unknown variables are empty) | `c$@at`, `ca${x}t`, `w$1get` |
+//! | any other `$` (`$(`, `$'…'`, a lone `$`) | removed | |
+//! | `;` `\|` `\|\|` `&` `&&` `(` `)` `` ` `` newline CR, `<(` `>(` | the separator `;` | `a\|b&&c`, `$(whoami)`, `` `id` ``, `%0a`-injection (already URL-decoded) |
+//! | `{` `}` | removed; a `,` inside braces becomes a space | `{cat,/etc/passwd}` |
+//! | space, tab, VT, FF runs | one space (none next to `;` or at the ends) | `cat\t/etc/passwd` |
+//! | a word with `?`, `*` or `[…]` | the first well-known path or command it globs to | `/???/c?t /???/p??s??`, `/bin/ca*` |
+//!
+//! Separators collapse: a run of separators and whitespace is one `;`. A leading or trailing
+//! separator is **kept** (collapsed to one `;`): `` `id` `` → `;id;`, `$(whoami)` →
+//! `;whoami;`, `;cat /etc/passwd` → `;cat /etc/passwd`. Without it `` `id` `` would normalise
+//! to `id`, indistinguishable from the benign value `id`, and the literal `;cat /etc/passwd`
+//! would not match the very value it was written for.
+//!
+//! Wildcard words are matched, as the shell would match them (`*` and `?` never match `/`),
+//! against a built-in list: first the files `/etc/passwd /etc/shadow /etc/group /etc/hosts
+//! /etc/issue /proc/self/environ /proc/version`, then `/bin/`, `/usr/bin/`, `/sbin/` and
+//! `/usr/sbin/` followed by each of about fifty commands attackers run (`sh bash … cat nc
+//! wget curl python … socat busybox`), and, for a word without `/`, the bare command names.
+//! The first match replaces the word; no match leaves it as it is. A word made only of
+//! wildcards (`*`, `???`) is left alone: in a real shell it globs the working directory, not
+//! our list, and prose such as `5 * 3` must not turn into `5 sh 3`.
+//!
+//! The normal form is **idempotent** — `shell(shell(x)) == shell(x)` for every `x` (property
+//! tested) — because nothing it emits is something it rewrites: the output contains no `\`,
+//! quotes, `^`, `$`, braces, parentheses, backticks, `|`, newlines or wildcard words that
+//! match the list, and `&`, `<`, `>` only inside the space-delimited redirection tokens.
+//!
+//! ## What it deliberately does not do
+//!
+//! * **Quoting is removed, not interpreted.** `'$x'`, `'a;b'` and `"{a,b}"` are rewritten as if
+//!   unquoted, although a shell would keep them literal. This only ever adds normalisation
+//!   (an attacker cannot use quoting to hide anything from it) and it is what makes the form
+//!   idempotent: a literal `$x` kept in the output would be removed by a second pass. For the
+//!   same reason a backslash never survives (`\\` is removed entirely, not turned into `\`).
+//! * **Variables are assumed empty** (except `IFS`). `a=ca;b=t;$a$b` is not resolved: that
+//!   needs an interpreter, and the assignments themselves are visible to signatures.
+//!   `${x:-cat}` defaults are not substituted.
+//! * **Brace expansion is flattened, not expanded**: `{a,b}c` gives `a bc`, not `ac bc`; the
+//!   cartesian product is exponential in the input and the evasion in the wild is the
+//!   plain comma list.
+//! * **ANSI-C quoting** (`$'\x63at'`, `$'\143at'`) is not decoded; the `$'\` pair is itself a
+//!   strong signal for a raw-value signature.
+//! * **cmd.exe `%VAR%` and `%VAR:~0,1%`** are left alone: their values are unknowable and `%`
+//!   is everywhere in URL-encoded data; cmd's `,` and `=` argument delimiters are not spaces.
+//! * **PowerShell** escapes with the backtick, which POSIX shells use for command
+//!   substitution; we treat it as a separator, so `` w`h`o`a`m`i `` gives `w;h;o;a;m;i`.
+//! * **Comments** (`#`) and **history** (`!`) are ordinary word bytes.
+//!
+//! ## Cost to benign text
+//!
+//! Text that contains none of the metacharacters, no tab/newline, no double space and no
+//! space at either end is returned unchanged after one table scan. Other prose is rewritten
+//! but stays recognisable: `bash away in the gym` is unchanged, `it's a test` becomes
+//! `its a test`, `x^2 (approx.)` becomes `x2;approx.;`, and `costs $5` becomes `costs `
+//! trimmed to `costs`. A signature using this view should therefore target command
+//! syntax (`;cat /etc/passwd`, `;wget `, `/bin/sh -i`) rather than single words.
+//!
+//! # Base64 runs
+//!
+//! A run is a maximal sequence of characters of `A-Z a-z 0-9 + / - _`, optionally followed by
+//! `=` padding (which ends it). A run is decoded when it has at least 16 characters, does not
+//! mix the standard (`+ /`) and URL-safe (`- _`) specials (`/usr/lib/x86_64-linux-gnu` is a
+//! path, not base64) and contains at least one upper-case letter or digit (a lower-case word
+//! such as `internationalization` is prose; 16 random base64 characters are all lower-case
+//! with probability < 10⁻⁵). Decoding is lenient: trailing bits that do not make a byte are
+//! dropped, so a run whose length is not a multiple of 4 (`…C1p` without its padding, or with
+//! one stray character after it) still decodes, as if trimmed to a multiple of 4. Runs split
+//! over lines (MIME) decode line by line.
+
+mod b64;
+mod cmd;
+mod html;
+mod shell;
+mod text;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+/// The most rounds `url_decode` makes (one per encoding layer it undoes).
+pub const URL_DECODE_ROUNDS: usize = 4;
 
 /// A transformation a signature can ask for. Applied in the order the signature lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9,16 +184,18 @@ pub enum Transform {
     Lowercase,
     CompressWhitespace,
     Shell,
+    Cmd,
     Base64,
 }
 
 impl Transform {
-    pub const ALL: [Transform; 6] = [
+    pub const ALL: [Transform; 7] = [
         Transform::UrlDecode,
         Transform::HtmlDecode,
         Transform::Lowercase,
         Transform::CompressWhitespace,
         Transform::Shell,
+        Transform::Cmd,
         Transform::Base64,
     ];
 
@@ -30,6 +207,7 @@ impl Transform {
             Transform::Lowercase => "lowercase",
             Transform::CompressWhitespace => "compress_whitespace",
             Transform::Shell => "shell",
+            Transform::Cmd => "cmd",
             Transform::Base64 => "base64",
         }
     }
@@ -44,7 +222,23 @@ impl Transform {
     /// otherwise. `out` is cleared first either way.
     pub fn apply(self, input: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
-        let _ = input;
-        false
+        let changed = match self {
+            Transform::UrlDecode => url::decode(input, out).0,
+            Transform::HtmlDecode => html::decode(input, out),
+            Transform::Lowercase => text::lowercase(input, out),
+            Transform::CompressWhitespace => text::compress_whitespace(input, out),
+            Transform::Shell => {
+                shell::may_change(input) && {
+                    shell::normalise(input, out);
+                    out.as_slice() != input
+                }
+            }
+            Transform::Cmd => cmd::normalise(input, out),
+            Transform::Base64 => b64::decode_runs(input, out),
+        };
+        if !changed {
+            out.clear();
+        }
+        changed
     }
 }

@@ -1,0 +1,296 @@
+//! Inspection of a raw HTTP/1 byte stream: requests found one after the other (keep-alive and
+//! pipelining), each judged on its own, whatever way the bytes were cut into pieces.
+//!
+//! The driver owns the framing: it finds each head with [`find_head_end`], parses it from the
+//! raw bytes (so the anomaly checks see what the client sent, not what a lenient parser would
+//! have made of it), then follows Content-Length or chunked framing to the end of the body. A
+//! request whose framing is ambiguous (CL and TE together, a bad length) cannot be delimited
+//! safely, so the stream is *desynchronised* from then on: nothing after it is trusted to be a
+//! new request, which is exactly the smuggling a proxy must not enable. The proxy closes such a
+//! connection; here, the remaining bytes are counted and ignored.
+
+use picket_signatures::{Anomaly, Engine};
+
+use crate::chunked::{ChunkedDecoder, ChunkedStatus};
+use crate::http1::{find_head_end, parse_head, Framing, Head};
+use crate::inspect::{InspectConfig, RequestInspection, Verdict};
+
+/// One request found in the stream, with its verdict.
+#[derive(Debug, Clone)]
+pub struct InspectedRequest {
+    pub head: Head,
+    pub verdict: Verdict,
+    /// Body bytes (after transfer decoding) the request carried.
+    pub body_len: u64,
+}
+
+enum State<'e> {
+    /// Waiting for (the rest of) a head; `scanned` is where the terminator search resumes.
+    Head { scanned: usize },
+    Length {
+        head: Head,
+        inspection: RequestInspection<'e>,
+        remaining: u64,
+    },
+    Chunked {
+        head: Head,
+        inspection: RequestInspection<'e>,
+        decoder: ChunkedDecoder,
+    },
+    /// Framing could not be trusted; everything else is ignored.
+    Desynchronised,
+}
+
+/// Streaming HTTP/1 request inspection over arbitrary pieces of a connection's bytes.
+pub struct Http1Inspector<'e> {
+    engine: &'e Engine,
+    cfg: &'e InspectConfig,
+    state: State<'e>,
+    /// Bytes of a head not yet complete (bounded by the head limit).
+    buf: Vec<u8>,
+    ignored: u64,
+}
+
+impl<'e> Http1Inspector<'e> {
+    pub fn new(engine: &'e Engine, cfg: &'e InspectConfig) -> Self {
+        Http1Inspector {
+            engine,
+            cfg,
+            state: State::Head { scanned: 0 },
+            buf: Vec::new(),
+            ignored: 0,
+        }
+    }
+
+    /// Bytes ignored after the stream desynchronised.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Feeds the next piece of the stream; every request it completes is appended to `out`.
+    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<InspectedRequest>) {
+        while !input.is_empty() {
+            match std::mem::replace(&mut self.state, State::Desynchronised) {
+                State::Desynchronised => {
+                    self.ignored += input.len() as u64;
+                    return;
+                }
+                State::Head { scanned } => {
+                    if self.buf.is_empty() {
+                        // RFC 9112 §2.2: empty lines before a request line are ignored (some
+                        // clients send a CRLF after a body).
+                        let skip = input
+                            .iter()
+                            .take_while(|&&b| b == b'\r' || b == b'\n')
+                            .count();
+                        input = &input[skip..];
+                        if input.is_empty() {
+                            self.state = State::Head { scanned: 0 };
+                            return;
+                        }
+                    }
+                    // Only as much as the head may still need is copied; the rest stays in
+                    // `input` for the body.
+                    let room = (self.cfg.head.max_head + 4).saturating_sub(self.buf.len());
+                    let take = input.len().min(room.max(1));
+                    let search_from = scanned.saturating_sub(3);
+                    self.buf.extend_from_slice(&input[..take]);
+                    match find_head_end(&self.buf, search_from) {
+                        Some(end) => {
+                            // Bytes after the head go back to the input.
+                            let extra = self.buf.len() - end;
+                            input = &input[take - extra..];
+                            let raw: Vec<u8> = self.buf.drain(..).take(end).collect();
+                            self.start_request(raw, out);
+                        }
+                        None if self.buf.len() > self.cfg.head.max_head => {
+                            // Over the limit without an end: judge what there is, then stop
+                            // trusting the stream.
+                            let raw = std::mem::take(&mut self.buf);
+                            input = &input[take..];
+                            self.oversized_head(raw, out);
+                            self.ignored += input.len() as u64;
+                            return;
+                        }
+                        None => {
+                            input = &input[take..];
+                            self.state = State::Head {
+                                scanned: self.buf.len(),
+                            };
+                        }
+                    }
+                }
+                State::Length {
+                    head,
+                    mut inspection,
+                    remaining,
+                } => {
+                    let n = (remaining.min(input.len() as u64)) as usize;
+                    inspection.body_chunk(&input[..n]);
+                    input = &input[n..];
+                    if remaining - n as u64 == 0 {
+                        self.finish_request(head, inspection, out);
+                    } else {
+                        self.state = State::Length {
+                            head,
+                            inspection,
+                            remaining: remaining - n as u64,
+                        };
+                    }
+                }
+                State::Chunked {
+                    head,
+                    mut inspection,
+                    mut decoder,
+                } => {
+                    let status = decoder.push(input, &mut |data| inspection.body_chunk(data));
+                    match status {
+                        Ok(ChunkedStatus::NeedMore) => {
+                            self.state = State::Chunked {
+                                head,
+                                inspection,
+                                decoder,
+                            };
+                            return;
+                        }
+                        Ok(ChunkedStatus::Done { consumed }) => {
+                            input = &input[consumed.min(input.len())..];
+                            let trailers = decoder.trailers().to_vec();
+                            inspection.trailers(trailer_fields(&trailers));
+                            self.finish_request(head, inspection, out);
+                        }
+                        Err(e) => {
+                            inspection.anomaly(e.anomaly(), head.request_line());
+                            self.finish_request(head, inspection, out);
+                            self.state = State::Desynchronised;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stream ended: a request still in progress is judged as it stands (a truncated head
+    /// is parsed and inspected too, so an attack in an incomplete request is still named).
+    pub fn finish(mut self, out: &mut Vec<InspectedRequest>) {
+        match std::mem::replace(&mut self.state, State::Desynchronised) {
+            State::Head { .. } => {
+                if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                    let raw = std::mem::take(&mut self.buf);
+                    let head = parse_head(raw, &self.cfg.head);
+                    let mut inspection = RequestInspection::new(self.engine, self.cfg);
+                    inspection.head(&head);
+                    inspection.anomaly(Anomaly::Truncated, head.request_line());
+                    out.push(InspectedRequest {
+                        head,
+                        verdict: inspection.finish(),
+                        body_len: 0,
+                    });
+                }
+            }
+            State::Length {
+                head,
+                mut inspection,
+                ..
+            }
+            | State::Chunked {
+                head,
+                mut inspection,
+                ..
+            } => {
+                inspection.anomaly(Anomaly::Truncated, head.request_line());
+                let body_len = inspection.body_seen();
+                out.push(InspectedRequest {
+                    head,
+                    verdict: inspection.finish(),
+                    body_len,
+                });
+            }
+            State::Desynchronised => {}
+        }
+    }
+
+    fn start_request(&mut self, raw: Vec<u8>, out: &mut Vec<InspectedRequest>) {
+        let head = parse_head(raw, &self.cfg.head);
+        let mut inspection = RequestInspection::new(self.engine, self.cfg);
+        inspection.head(&head);
+        match head.framing() {
+            Framing::None | Framing::ContentLength(0) => {
+                self.finish_request(head, inspection, out);
+            }
+            Framing::ContentLength(n) => {
+                self.state = State::Length {
+                    head,
+                    inspection,
+                    remaining: n,
+                };
+            }
+            Framing::Chunked => {
+                self.state = State::Chunked {
+                    head,
+                    inspection,
+                    decoder: ChunkedDecoder::new(self.cfg.chunked),
+                };
+            }
+            Framing::Invalid => {
+                // The head's anomalies already name why; the body cannot be delimited.
+                out.push(InspectedRequest {
+                    head,
+                    verdict: inspection.finish(),
+                    body_len: 0,
+                });
+                self.state = State::Desynchronised;
+            }
+        }
+    }
+
+    fn oversized_head(&mut self, raw: Vec<u8>, out: &mut Vec<InspectedRequest>) {
+        let head = parse_head(raw, &self.cfg.head);
+        let mut inspection = RequestInspection::new(self.engine, self.cfg);
+        inspection.head(&head);
+        inspection.anomaly(Anomaly::HeadTooLarge, head.request_line());
+        out.push(InspectedRequest {
+            head,
+            verdict: inspection.finish(),
+            body_len: 0,
+        });
+        self.state = State::Desynchronised;
+    }
+
+    fn finish_request(
+        &mut self,
+        head: Head,
+        inspection: RequestInspection<'e>,
+        out: &mut Vec<InspectedRequest>,
+    ) {
+        let body_len = inspection.body_seen();
+        out.push(InspectedRequest {
+            head,
+            verdict: inspection.finish(),
+            body_len,
+        });
+        self.state = State::Head { scanned: 0 };
+    }
+}
+
+/// Splits a raw trailer section into (name, value) fields; malformed lines are passed whole as
+/// a value so they are still inspected.
+fn trailer_fields(raw: &[u8]) -> Vec<(&[u8], &[u8])> {
+    raw.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.iter().position(|&b| b == b':') {
+            Some(i) => (&l[..i], l[i + 1..].trim_ascii()),
+            None => (&b""[..], l),
+        })
+        .collect()
+}
+
+/// Inspects a complete byte string (a file, a JSONL record) as one stream.
+pub fn inspect_bytes(engine: &Engine, cfg: &InspectConfig, raw: &[u8]) -> Vec<InspectedRequest> {
+    let mut out = Vec::new();
+    let mut inspector = Http1Inspector::new(engine, cfg);
+    inspector.push(raw, &mut out);
+    inspector.finish(&mut out);
+    out
+}
