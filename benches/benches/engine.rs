@@ -173,7 +173,7 @@ fn pack_size(c: &mut Criterion) {
             .nth(1)
             .and_then(|s| s.split('\'').next())
             .expect("a literal");
-        let attack = with_attack(&body, format!("\"{lit}\": 1}}]").as_bytes());
+        let attack = with_attack(&body, format!("\"{lit}(1)\"}}]").as_bytes());
         assert_eq!(
             scan(&engine, Target::Body, b"", &attack, &mut scratch, &mut hits),
             1
