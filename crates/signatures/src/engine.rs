@@ -475,7 +475,7 @@ impl Engine {
             signature: sig,
             action,
             target: Target::RequestLine,
-            location: "head".to_string(),
+            location: anomaly.location().to_string(),
             excerpt: excerpt_bytes(excerpt, 160),
         })
     }

@@ -1,4 +1,16 @@
 #![forbid(unsafe_code)]
+//! picket's signatures: the pack format, and the engine a pack compiles into. No I/O.
+//!
+//! * [`pack`] parses and validates a TOML pack (every problem located as `file:line`), with
+//!   exclusions and overlays for tuning;
+//! * [`transform`] computes the views a value is matched in (URL and HTML decoding, the shell
+//!   and cmd command-line normal forms, base64, …);
+//! * [`matcher`] finds every literal of every signature in one pass (a hashed four-byte window
+//!   filter, nearly flat in the number of literals);
+//! * [`engine`] ties them together: per value, the distinct views it needs, one prefilter pass
+//!   per distinct view, regex confirmation only for candidates, exclusions last;
+//! * [`target`] and [`anomaly`] name where a value came from and the protocol anomalies the
+//!   inspectors in `picket-dpi` report.
 pub mod anomaly;
 pub mod engine;
 pub mod matcher;
