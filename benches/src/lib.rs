@@ -625,6 +625,7 @@ mod tests {
             let j = benign_json(size, 1);
             assert_eq!(j.len(), size);
             assert_eq!(j, benign_json(size, 1));
+            serde_json::from_slice::<serde_json::Value>(&j).expect("valid JSON");
             assert_eq!(benign_prose(size, 2).len(), size);
         }
         assert!((450..=560).contains(&typical_get_head().len()));
