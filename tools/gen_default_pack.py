@@ -82,6 +82,7 @@ description = "Shellshock, Struts OGNL, XStream, Log4Shell, Java deserialisation
 ''')
 
 ALL = '["request_line", "path", "query", "arg", "header", "cookie", "body", "form", "multipart", "xml:text", "xml:attribute", "xml:doctype", "xml:pi", "json:string", "grpc:string"]'
+FIELDS_AND_LINE = '["request_line", "query", "path", "arg", "header", "cookie", "form", "multipart", "xml:text", "xml:attribute", "json:string", "grpc:string"]'
 FIELDS = '["path", "arg", "header", "cookie", "form", "multipart", "xml:text", "xml:attribute", "json:string", "grpc:string"]'
 
 def sig(id, name, severity, refs, targets, transforms, literals, regex=None, action=None, desc=None, hex_literals=None, not_regex=None):
@@ -174,7 +175,9 @@ w("# number at the end, a redirection, or nothing); distinctive commands need on
 sig("PKT-SHELL-CMD", "Unix shell command after a command separator", "critical",
     ["CWE-78", "https://owasp.org/www-community/attacks/Command_Injection"], FIELDS,
     ["url_decode", "html_decode", "shell"], shell_lits, shell_regex, not_regex=shell_not_regex)
-sig("PKT-SHELL-REVERSE", "Reverse shell or download-and-execute one-liner", "critical", ["CWE-78"], ALL + "", ["url_decode", "shell"],
+# Not on the raw body: the shell view of a whole document is costly and its fields (JSON
+# strings, form fields, XML text, multipart parts) are each scanned on their own.
+sig("PKT-SHELL-REVERSE", "Reverse shell or download-and-execute one-liner", "critical", ["CWE-78"], FIELDS_AND_LINE, ["url_decode", "shell"],
     ["/dev/tcp/", "/dev/udp/", "-e /bin/", "-e sh", "-e bash", "import socket", "socket.socket(", "pty.spawn", "mkfifo /tmp/", "|sh", "|bash", ";sh;", ";sh", "base64 -d", "base64 --decode", "0<&", ">& /dev/", ">&/dev/", "exec 5<>", "fsockopen(", "tcpsocket.new", "socket(s,", "-c sh", "|/bin/"],
     r"(?i)/dev/(?:tcp|udp)/[^ ;/]+/\d+|\b(?:nc|ncat|netcat)(?: -[a-z]+)* -e ?/?(?:bin/)?(?:ba)?sh|import socket|socket\.socket\(|pty\.spawn|mkfifo /tmp/|^[^; ]{0,64};(?:curl|wget|fetch) [^;]*;(?:/bin/)?(?:ba|z|da)?sh(?:$|;| )|base64 (?:-d|--decode|-D)[^;]*;(?:/bin/)?(?:ba|z|da)?sh(?:$|;| )|\bexec \d+<>|fsockopen\(|TCPSocket\.new|(?:ba)?sh -i ?>&")
 sig("PKT-SHELL-SENSITIVE-FILE", "Sensitive Unix file path in a parameter", "high", ["CWE-22", "CWE-78"], FIELDS,

@@ -131,17 +131,23 @@ pub struct Engine {
 /// common case.
 #[derive(Default)]
 pub struct Scratch {
-    a: Vec<u8>,
-    b: Vec<u8>,
+    /// Transformed views of the current value; `n_bufs` of them are live.
     bufs: Vec<Vec<u8>>,
+    n_bufs: usize,
+    tmp: Vec<u8>,
     lowered: Vec<u8>,
+    /// `(input buffer, transform, output buffer)` already computed for the current value:
+    /// chains that share a prefix, or whose transforms changed nothing, share the work.
+    memo: Vec<(usize, Transform, usize)>,
+    /// Distinct byte strings to scan, each with the mask of views that produce it.
+    distinct: Vec<(usize, u64)>,
     candidates: Vec<Candidate>,
 }
 
 #[derive(Clone, Copy)]
 struct Candidate {
     pattern: u32,
-    /// `usize::MAX` for the raw value, else an index into `Scratch::bufs`.
+    /// [`RAW`] for the value itself, else an index into `Scratch::bufs`.
     buf: usize,
     start: usize,
     end: usize,
@@ -350,52 +356,48 @@ impl Engine {
             return;
         }
         let Scratch {
-            a,
-            b,
             bufs,
+            n_bufs,
+            tmp,
             lowered,
+            memo,
+            distinct,
             candidates,
         } = scratch;
         candidates.clear();
-        // Distinct byte strings to scan, each with the mask of views that produce it.
-        let mut distinct: [(usize, u64); MAX_VIEWS] = [(RAW, 0); MAX_VIEWS];
-        let mut n_distinct = 0;
-        let mut n_bufs = 0;
+        memo.clear();
+        distinct.clear();
+        *n_bufs = 0;
         for &v in views {
-            let mut changed = false;
+            let mut cur = RAW;
             for &t in &self.views[v as usize].transforms {
-                let src: &[u8] = if changed { a } else { value };
-                if t.apply(src, b) {
-                    std::mem::swap(a, b);
-                    changed = true;
+                if let Some(&(_, _, out)) = memo.iter().find(|m| m.0 == cur && m.1 == t) {
+                    cur = out;
+                    continue;
                 }
-            }
-            let buf = if !changed {
-                RAW
-            } else {
-                match (0..n_bufs).find(|&i| bufs[i] == *a) {
-                    Some(i) => i,
-                    None => {
-                        if bufs.len() == n_bufs {
-                            bufs.push(Vec::new());
-                        }
-                        bufs[n_bufs].clear();
-                        bufs[n_bufs].extend_from_slice(a);
-                        n_bufs += 1;
-                        n_bufs - 1
+                let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
+                let out = if !t.apply(src, tmp) {
+                    cur
+                } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
+                    i
+                } else {
+                    if bufs.len() == *n_bufs {
+                        bufs.push(Vec::new());
                     }
-                }
-            };
-            match distinct[..n_distinct].iter_mut().find(|d| d.0 == buf) {
+                    std::mem::swap(&mut bufs[*n_bufs], tmp);
+                    *n_bufs += 1;
+                    *n_bufs - 1
+                };
+                memo.push((cur, t, out));
+                cur = out;
+            }
+            match distinct.iter_mut().find(|d| d.0 == cur) {
                 Some(d) => d.1 |= 1 << v,
-                None => {
-                    distinct[n_distinct] = (buf, 1 << v);
-                    n_distinct += 1;
-                }
+                None => distinct.push((cur, 1 << v)),
             }
         }
 
-        for &(buf, mask) in &distinct[..n_distinct] {
+        for &(buf, mask) in distinct.iter() {
             let bytes: &[u8] = if buf == RAW { value } else { &bufs[buf] };
             self.matcher.for_each_match(bytes, |m| {
                 let entry = &self.literals[m.literal as usize];

@@ -9,13 +9,14 @@
 //! Hyperscan's FDR and Rabin-Karp do in spirit:
 //!
 //! * For every literal of four bytes or more, the hash of its first four (case-folded) bytes
-//!   sets one bit in a 2^16-bit filter (8 KiB, L1-resident). At each input position the four
-//!   bytes there are loaded as one `u32`, folded, hashed with one multiply, and the bit tested.
-//!   With 1,000 literals about 1.5% of the bits are set, so about 1.5% of benign positions go on
-//!   to verification.
+//!   sets one bit in a filter of 2^16 bits (8 KiB, L1-resident) or more: the filter grows with
+//!   the number of literals so that about 1/32 of its bits are set. At each input position the
+//!   four bytes there are loaded as one `u32`, folded, hashed with one multiply, and the bit
+//!   tested, so only a few percent of benign positions go on to verification.
 //! * Verification looks up the bucket of literals with that hash and compares each in full.
-//! * Literals of one to three bytes (`|`, `$(`, `;id`) are found through a 256-entry table on
-//!   their first byte, consulted only at positions whose byte can start one.
+//! * Literals of one to three bytes (`|`, `$(`, `;id`) are found through a second 2^16-bit
+//!   filter on the byte pair at each position, and verified against the few literals that
+//!   begin with that pair.
 //!
 //! The cost per byte is therefore nearly flat in the number of literals (the filter stays the
 //! same size; only its density grows), which is what lets a pack grow from 100 to 10,000
@@ -28,12 +29,16 @@
 //! when the matcher is built so (the engine's default: attack literals are case-insensitive, and
 //! a case-sensitive regex can still confirm), exact otherwise.
 
-/// log2 of the filter's size in bits.
-const FILTER_BITS: u32 = 16;
+/// log2 of the long-literal filter's size in bits: at least 2^16 (8 KiB, L1-resident), grown
+/// with the number of literals so that the share of set bits stays near 1/32 (at 30,000
+/// literals the filter is 128 KiB: L2, but a third of all positions would otherwise go on to
+/// verification), at most 2^22.
+const MIN_FILTER_BITS: u32 = 16;
+const MAX_FILTER_BITS: u32 = 22;
 /// The multiplier of the window hash (Knuth's golden-ratio constant).
 const HASH_MUL: u32 = 0x9E37_79B1;
-/// Words of a filter (both filters have 2^16 bits: the short one is indexed by a byte pair).
-const FILTER_WORDS: usize = 1 << (FILTER_BITS - 6);
+/// Words of the short-literal filter (2^16 bits, one per byte pair).
+const PAIR_WORDS: usize = (1 << 16) / 64;
 
 /// One reported occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +47,37 @@ pub struct LiteralMatch {
     pub literal: u32,
     pub start: usize,
     pub end: usize,
+}
+
+/// Literal ids grouped by a small integer key: `ids[start[k]..start[k + 1]]`.
+#[derive(Debug, Clone)]
+struct Buckets {
+    start: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Buckets {
+    fn new(keys: usize, entries: &[(usize, u32)]) -> Buckets {
+        let mut start = vec![0u32; keys + 1];
+        for &(k, _) in entries {
+            start[k + 1] += 1;
+        }
+        for k in 0..keys {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut ids = vec![0u32; entries.len()];
+        for &(k, id) in entries {
+            ids[fill[k] as usize] = id;
+            fill[k] += 1;
+        }
+        Buckets { start, ids }
+    }
+
+    #[inline]
+    fn get(&self, k: usize) -> &[u32] {
+        &self.ids[self.start[k] as usize..self.start[k + 1] as usize]
+    }
 }
 
 /// A compiled set of literals. See the module documentation for how and why.
@@ -54,15 +90,18 @@ pub struct LiteralMatcher {
     /// `a-z` (and a few other bytes onto each other, which only costs a failed verification).
     fold: u32,
     /// Bit filter over the hash of the first four bytes of the long literals.
-    filter: Box<[u64; FILTER_WORDS]>,
-    /// `bucket_start[h]..bucket_start[h + 1]` indexes `bucket_ids` for hash `h`.
-    bucket_start: Vec<u32>,
-    bucket_ids: Vec<u32>,
-    /// For each first byte (folded), the short literals (1 to 3 bytes) that begin with it.
-    short_by_first: Vec<Vec<u32>>,
-    /// Bit filter over the first two (folded) bytes of the short literals; a one-byte literal
-    /// sets the bits of all 256 pairs it can begin.
-    short_filter: Box<[u64; FILTER_WORDS]>,
+    filter: Vec<u64>,
+    /// `32 - filter bits`: the hash is the top bits of the product.
+    shift: u32,
+    /// Long literals by hash.
+    long: Buckets,
+    /// Bit filter over the first two (folded) bytes of the short literals (1 to 3 bytes); a
+    /// one-byte literal sets the bits of all 256 pairs it can begin.
+    pair_filter: Box<[u64; PAIR_WORDS]>,
+    /// Short literals by (folded) byte pair, the same way.
+    short_by_pair: Buckets,
+    /// Short literals by (folded) first byte: for the last byte of the input, which has no pair.
+    short_by_first: Buckets,
     has_short: bool,
 }
 
@@ -86,63 +125,57 @@ impl LiteralMatcher {
             })
             .collect();
 
-        let buckets = 1usize << FILTER_BITS;
-        let mut filter = Box::new([0u64; FILTER_WORDS]);
-        let mut counts = vec![0u32; buckets + 1];
-        let mut short_by_first: Vec<Vec<u32>> = vec![Vec::new(); 256];
-        let mut short_filter = Box::new([0u64; FILTER_WORDS]);
-        let mut long_hashes = Vec::new();
+        let n_long = literals.iter().filter(|l| l.len() >= 4).count();
+        let bits = (n_long.max(1) * 32)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(MIN_FILTER_BITS, MAX_FILTER_BITS);
+        let shift = 32 - bits;
+        let mut filter = vec![0u64; (1usize << bits) / 64];
+        let mut pair_filter = Box::new([0u64; PAIR_WORDS]);
+        let mut long = Vec::new();
+        let mut by_pair = Vec::new();
+        let mut by_first = Vec::new();
         for (id, lit) in literals.iter().enumerate() {
             let id = id as u32;
             match lit.len() {
                 0 => {}
                 1..=3 => {
-                    let b0 = fold_byte(lit[0], case_insensitive);
-                    short_by_first[b0 as usize].push(id);
-                    // Pairs are formed from the folded window, so a one-byte literal must set
-                    // the pair of every possible second byte.
+                    // Pairs are formed from the folded window, so the keys are folded the same
+                    // way; a one-byte literal must claim the pair of every possible second byte.
                     let b0 = (lit[0] as u32 | fold) & 0xff;
+                    by_first.push((b0 as usize, id));
                     let seconds: Vec<u32> = match lit.get(1) {
                         Some(&b1) => vec![(b1 as u32 | fold) & 0xff],
                         None => (0..256).map(|b| (b | fold) & 0xff).collect(),
                     };
+                    let mut seconds = seconds;
+                    seconds.sort_unstable();
+                    seconds.dedup();
                     for b1 in seconds {
                         let p = (b0 | (b1 << 8)) as usize;
-                        short_filter[p >> 6] |= 1 << (p & 63);
+                        pair_filter[p >> 6] |= 1 << (p & 63);
+                        by_pair.push((p, id));
                     }
                 }
                 _ => {
-                    let h = hash(window(lit, 0) | fold);
+                    let h = hash(window(lit, 0) | fold, shift);
                     filter[h >> 6] |= 1 << (h & 63);
-                    counts[h] += 1;
-                    long_hashes.push((h, id));
+                    long.push((h, id));
                 }
             }
         }
-        // Prefix sums turn counts into bucket starts.
-        let mut bucket_start = vec![0u32; buckets + 1];
-        let mut acc = 0u32;
-        for h in 0..buckets {
-            bucket_start[h] = acc;
-            acc += counts[h];
-        }
-        bucket_start[buckets] = acc;
-        let mut fill = bucket_start.clone();
-        let mut bucket_ids = vec![0u32; acc as usize];
-        for (h, id) in long_hashes {
-            bucket_ids[fill[h] as usize] = id;
-            fill[h] += 1;
-        }
-        let has_short = short_by_first.iter().any(|v| !v.is_empty());
+        let has_short = !by_first.is_empty();
         LiteralMatcher {
             literals,
             case_insensitive,
             fold,
             filter,
-            bucket_start,
-            bucket_ids,
-            short_by_first,
-            short_filter,
+            shift,
+            long: Buckets::new(1 << bits, &long),
+            pair_filter,
+            short_by_pair: Buckets::new(1 << 16, &by_pair),
+            short_by_first: Buckets::new(256, &by_first),
             has_short,
         }
     }
@@ -165,44 +198,47 @@ impl LiteralMatcher {
     pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(LiteralMatch)) {
         let n = hay.len();
         let mut i = 0;
-        // Main loop: one 8-byte load yields the four-byte windows at five positions.
-        let filter = &*self.filter;
-        let short_filter = &*self.short_filter;
+        let filter = self.filter.as_slice();
+        let pairs = &*self.pair_filter;
+        let shift = self.shift;
+        // Main loop: one 8-byte load yields the four-byte windows at five positions, tested
+        // branch-free; only a set bit leaves the fast path.
         while let Some(chunk) = hay.get(i..i + 8) {
             let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            // Test five positions branch-free; only a set bit leaves the fast path.
             let mut any = 0u64;
             for k in 0..5 {
                 let w = (x >> (8 * k)) as u32 | self.fold;
-                let h = hash(w);
+                let h = hash(w, shift);
                 let p = (w & 0xffff) as usize;
                 any |= (filter[h >> 6] >> (h & 63)) & 1;
-                any |= (short_filter[p >> 6] >> (p & 63)) & 1;
+                any |= (pairs[p >> 6] >> (p & 63)) & 1;
             }
             if any != 0 {
                 for k in 0..5 {
                     let w = (x >> (8 * k)) as u32 | self.fold;
-                    let h = hash(w);
+                    let h = hash(w, shift);
                     if filter[h >> 6] & (1 << (h & 63)) != 0 {
-                        self.verify_long(hay, i + k, h, &mut f);
+                        self.verify(hay, i + k, self.long.get(h), &mut f);
                     }
                     let p = (w & 0xffff) as usize;
-                    if self.has_short && short_filter[p >> 6] & (1 << (p & 63)) != 0 {
-                        self.verify_short(hay, i + k, &mut f);
+                    if pairs[p >> 6] & (1 << (p & 63)) != 0 {
+                        self.verify(hay, i + k, self.short_by_pair.get(p), &mut f);
                     }
                 }
             }
             i += 5;
         }
+        // The last few positions, one at a time.
         while i < n {
             if i + 4 <= n {
-                let h = hash(window(hay, i) | self.fold);
-                if self.filter[h >> 6] & (1 << (h & 63)) != 0 {
-                    self.verify_long(hay, i, h, &mut f);
+                let h = hash(window(hay, i) | self.fold, shift);
+                if filter[h >> 6] & (1 << (h & 63)) != 0 {
+                    self.verify(hay, i, self.long.get(h), &mut f);
                 }
             }
             if self.has_short {
-                self.verify_short(hay, i, &mut f);
+                let b0 = ((hay[i] as u32 | self.fold) & 0xff) as usize;
+                self.verify(hay, i, self.short_by_first.get(b0), &mut f);
             }
             i += 1;
         }
@@ -217,25 +253,8 @@ impl LiteralMatcher {
     }
 
     #[inline]
-    fn verify_long(&self, hay: &[u8], at: usize, h: usize, f: &mut impl FnMut(LiteralMatch)) {
-        let start = self.bucket_start[h] as usize;
-        let end = self.bucket_start[h + 1] as usize;
-        for &id in &self.bucket_ids[start..end] {
-            let lit = &self.literals[id as usize];
-            if self.eq_at(hay, at, lit) {
-                f(LiteralMatch {
-                    literal: id,
-                    start: at,
-                    end: at + lit.len(),
-                });
-            }
-        }
-    }
-
-    #[inline]
-    fn verify_short(&self, hay: &[u8], at: usize, f: &mut impl FnMut(LiteralMatch)) {
-        let b = fold_byte(hay[at], self.case_insensitive);
-        for &id in &self.short_by_first[b as usize] {
+    fn verify(&self, hay: &[u8], at: usize, ids: &[u32], f: &mut impl FnMut(LiteralMatch)) {
+        for &id in ids {
             let lit = &self.literals[id as usize];
             if self.eq_at(hay, at, lit) {
                 f(LiteralMatch {
@@ -263,17 +282,8 @@ fn window(b: &[u8], at: usize) -> u32 {
 }
 
 #[inline]
-fn hash(w: u32) -> usize {
-    (w.wrapping_mul(HASH_MUL) >> (32 - FILTER_BITS)) as usize
-}
-
-#[inline]
-fn fold_byte(b: u8, case_insensitive: bool) -> u8 {
-    if case_insensitive {
-        b.to_ascii_lowercase()
-    } else {
-        b
-    }
+fn hash(w: u32, shift: u32) -> usize {
+    (w.wrapping_mul(HASH_MUL) >> shift) as usize
 }
 
 #[cfg(test)]
@@ -322,6 +332,31 @@ mod tests {
         assert_eq!(ours(&lits, hay, true), oracle(&lits, hay, true));
         assert_eq!(ours(&lits, hay, false), oracle(&lits, hay, false));
         assert_eq!(ours(&lits, hay, true).len(), 8);
+    }
+
+    #[test]
+    fn large_sets_grow_the_filter_and_still_agree() {
+        // Deterministic pseudo-random literals (xorshift), enough to grow the filter past 2^16.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let lits: Vec<Vec<u8>> = (0..5000)
+            .map(|_| {
+                let len = 1 + (next() % 9) as usize;
+                (0..len)
+                    .map(|_| b"abcdefgh;/ "[(next() % 11) as usize])
+                    .collect()
+            })
+            .collect();
+        let hay: Vec<u8> = (0..20_000)
+            .map(|_| b"abcdefgh;/ XY"[(next() % 13) as usize])
+            .collect();
+        assert_eq!(ours(&lits, &hay, true), oracle(&lits, &hay, true));
+        assert_eq!(ours(&lits, &hay, false), oracle(&lits, &hay, false));
     }
 
     #[test]
