@@ -22,6 +22,22 @@ pub struct InspectedRequest {
     pub verdict: Verdict,
     /// Body bytes (after transfer decoding) the request carried.
     pub body_len: u64,
+    /// Bytes of the stream the request occupied as sent (empty lines before it, head, framed
+    /// body): what a proxy forwards once the verdict allows it.
+    pub wire_len: u64,
+}
+
+/// Where the stream is between requests, for a caller's timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    /// Between requests: nothing of the next one has arrived.
+    Idle,
+    /// Part of a head has arrived.
+    Head,
+    /// The head is complete; the body is arriving.
+    Body,
+    /// Framing could not be trusted; nothing more is parsed.
+    Desynchronised,
 }
 
 enum State<'e> {
@@ -49,6 +65,8 @@ pub struct Http1Inspector<'e> {
     /// Bytes of a head not yet complete (bounded by the head limit).
     buf: Vec<u8>,
     ignored: u64,
+    /// Stream bytes taken by the request in progress.
+    wire: u64,
 }
 
 impl<'e> Http1Inspector<'e> {
@@ -59,6 +77,17 @@ impl<'e> Http1Inspector<'e> {
             state: State::Head { scanned: 0 },
             buf: Vec::new(),
             ignored: 0,
+            wire: 0,
+        }
+    }
+
+    /// Where the stream stands (for header and body timeouts).
+    pub fn state(&self) -> StreamState {
+        match self.state {
+            State::Head { .. } if self.buf.is_empty() && self.wire == 0 => StreamState::Idle,
+            State::Head { .. } => StreamState::Head,
+            State::Length { .. } | State::Chunked { .. } => StreamState::Body,
+            State::Desynchronised => StreamState::Desynchronised,
         }
     }
 
@@ -100,6 +129,7 @@ impl<'e> Http1Inspector<'e> {
                             // Bytes after the head go back to the input.
                             let extra = self.buf.len() - end;
                             input = &input[take - extra..];
+                            self.wire += (take - extra) as u64;
                             let raw: Vec<u8> = self.buf.drain(..).take(end).collect();
                             self.start_request(raw, out);
                         }
@@ -108,12 +138,14 @@ impl<'e> Http1Inspector<'e> {
                             // trusting the stream.
                             let raw = std::mem::take(&mut self.buf);
                             input = &input[take..];
+                            self.wire += take as u64;
                             self.oversized_head(raw, out);
                             self.ignored += input.len() as u64;
                             return;
                         }
                         None => {
                             input = &input[take..];
+                            self.wire += take as u64;
                             self.state = State::Head {
                                 scanned: self.buf.len(),
                             };
@@ -128,6 +160,7 @@ impl<'e> Http1Inspector<'e> {
                     let n = (remaining.min(input.len() as u64)) as usize;
                     inspection.body_chunk(&input[..n]);
                     input = &input[n..];
+                    self.wire += n as u64;
                     if remaining - n as u64 == 0 {
                         self.finish_request(head, inspection, out);
                     } else {
@@ -146,6 +179,7 @@ impl<'e> Http1Inspector<'e> {
                     let status = decoder.push(input, &mut |data| inspection.body_chunk(data));
                     match status {
                         Ok(ChunkedStatus::NeedMore) => {
+                            self.wire += input.len() as u64;
                             self.state = State::Chunked {
                                 head,
                                 inspection,
@@ -154,13 +188,16 @@ impl<'e> Http1Inspector<'e> {
                             return;
                         }
                         Ok(ChunkedStatus::Done { consumed }) => {
-                            input = &input[consumed.min(input.len())..];
+                            let consumed = consumed.min(input.len());
+                            input = &input[consumed..];
+                            self.wire += consumed as u64;
                             let trailers = decoder.trailers().to_vec();
                             inspection.trailers(trailer_fields(&trailers));
                             self.finish_request(head, inspection, out);
                         }
                         Err(e) => {
                             inspection.anomaly(e.anomaly(), head.request_line());
+                            self.wire += input.len() as u64;
                             self.finish_request(head, inspection, out);
                             self.state = State::Desynchronised;
                         }
@@ -185,6 +222,7 @@ impl<'e> Http1Inspector<'e> {
                         head,
                         verdict: inspection.finish(),
                         body_len: 0,
+                        wire_len: self.wire,
                     });
                 }
             }
@@ -204,6 +242,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     verdict: inspection.finish(),
                     body_len,
+                    wire_len: self.wire,
                 });
             }
             State::Desynchronised => {}
@@ -238,6 +277,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     verdict: inspection.finish(),
                     body_len: 0,
+                    wire_len: std::mem::take(&mut self.wire),
                 });
                 self.state = State::Desynchronised;
             }
@@ -253,6 +293,7 @@ impl<'e> Http1Inspector<'e> {
             head,
             verdict: inspection.finish(),
             body_len: 0,
+            wire_len: std::mem::take(&mut self.wire),
         });
         self.state = State::Desynchronised;
     }
@@ -268,6 +309,7 @@ impl<'e> Http1Inspector<'e> {
             head,
             verdict: inspection.finish(),
             body_len,
+            wire_len: std::mem::take(&mut self.wire),
         });
         self.state = State::Head { scanned: 0 };
     }

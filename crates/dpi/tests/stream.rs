@@ -114,6 +114,12 @@ GET /e HTTP/1.1\r\nHost: x\r\n\r\n";
         ]
     );
     assert_eq!(reqs[1].body_len, 13);
+    // Each request's wire length is exactly its share of the stream: what a proxy forwards.
+    assert_eq!(
+        reqs.iter().map(|r| r.wire_len).sum::<u64>(),
+        stream.len() as u64
+    );
+    assert_eq!(reqs[0].wire_len, 28);
     assert!(
         ids(&reqs[2]).contains(&"PKT-SHELL-CMD".to_string()),
         "{:?}",
