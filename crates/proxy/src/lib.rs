@@ -1,6 +1,9 @@
 #![forbid(unsafe_code)]
-//! The `picket` binary's library: the offline scanner and pack tooling today; the sidecar
-//! proxy builds on the same engine and inspectors.
+//! The `picket` binary's library: the proxy's gateway mode ([`gateway`]) with its block log
+//! ([`blocklog`]), the offline scanner ([`scan`]) and pack loading ([`packs`]), all on the
+//! same engine and inspectors.
 
+pub mod blocklog;
+pub mod gateway;
 pub mod packs;
 pub mod scan;

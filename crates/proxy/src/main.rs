@@ -2,12 +2,17 @@
 //! `picket`: the layer-7 DPI sidecar's command line.
 
 use std::io::{BufReader, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use picket::blocklog::BlockLog;
+use picket::gateway::{self, GatewayConfig, Mode, Stats};
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
-use picket_dpi::InspectConfig;
+use picket_dpi::{InspectConfig, OverLimit};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The sidecar. Gateway mode: `--listen ADDR --upstream ADDR` (fixed upstream).
+    Proxy(ProxyArgs),
     /// Inspect raw HTTP/1.1 requests offline, with the proxy's engine and decision.
     Scan {
         /// Signature pack (TOML); the built-in default pack when absent.
@@ -46,6 +53,70 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// Address to accept clients on (gateway mode).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The one upstream every request goes to (gateway mode).
+    #[arg(long)]
+    upstream: Option<SocketAddr>,
+    /// Signature pack (TOML); the built-in default pack when absent.
+    #[arg(long)]
+    pack: Option<PathBuf>,
+    /// Exclusion overlay files applied on top of the pack.
+    #[arg(long = "overlay")]
+    overlays: Vec<PathBuf>,
+    /// protect: refuse blocked requests; monitor: forward them and log an alert.
+    #[arg(long, value_enum, default_value = "protect")]
+    mode: ModeArg,
+    /// Admin endpoint address (not served yet; accepted for forward compatibility).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// Body bytes inspected per request.
+    #[arg(long, default_value_t = 1 << 20)]
+    body_limit: usize,
+    /// Past the body limit: fail-open (forward, alert) or fail-closed (refuse).
+    #[arg(long, value_enum, default_value = "fail-open")]
+    over_limit: OverLimitArg,
+    /// Seconds a client may stay idle between requests.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Seconds a client has to send a whole request from its first byte (slowloris cut-off).
+    #[arg(long, default_value_t = 10)]
+    request_timeout: u64,
+    /// Seconds to connect to the upstream.
+    #[arg(long, default_value_t = 5)]
+    connect_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds in-flight connections may finish after SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    drain_grace: u64,
+    /// Operational log format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Protect,
+    Monitor,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OverLimitArg {
+    FailOpen,
+    FailClosed,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum PackCommand {
     /// Parse, validate and compile a pack (and overlays); print a summary or every problem.
@@ -59,6 +130,7 @@ enum PackCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Proxy(args) => proxy(args),
         Command::Scan {
             pack,
             overlays,
@@ -167,5 +239,123 @@ fn scan(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+fn proxy(args: ProxyArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let (Some(listen), Some(upstream)) = (args.listen, args.upstream) else {
+        eprintln!(
+            "picket proxy: transparent mode (ports 15001/15006) is not implemented yet; \
+             use gateway mode: --listen ADDR --upstream ADDR"
+        );
+        return ExitCode::from(2);
+    };
+    if args.admin_listen.is_some() {
+        tracing::warn!("--admin-listen is not served yet");
+    }
+    let engine = match picket::packs::load_engine(args.pack.as_deref(), &args.overlays) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = GatewayConfig {
+        listen,
+        upstream,
+        mode: match args.mode {
+            ModeArg::Protect => Mode::Protect,
+            ModeArg::Monitor => Mode::Monitor,
+        },
+        inspect: InspectConfig {
+            body_limit: args.body_limit,
+            over_limit: match args.over_limit {
+                OverLimitArg::FailOpen => OverLimit::FailOpen,
+                OverLimitArg::FailClosed => OverLimit::FailClosed,
+            },
+            ..InspectConfig::default()
+        },
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        max_connections: args.max_connections.max(1),
+        drain_grace: Duration::from_secs(args.drain_grace),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("picket proxy: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("picket proxy: cannot listen on {}: {e}", cfg.listen);
+                return ExitCode::from(1);
+            }
+        };
+        let info = engine.info();
+        let bound = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(
+            listen = %bound,
+            upstream = %cfg.upstream,
+            mode = cfg.mode.as_str(),
+            pack = %info.name,
+            pack_version = %info.version,
+            signatures = info.signatures,
+            "picket proxy started (gateway mode)"
+        );
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_shutdown_signal().await;
+            tracing::info!("shutdown signal received");
+            let _ = tx.send(true);
+        });
+        let log = BlockLog::stdout();
+        let stats = Arc::new(Stats::default());
+        gateway::run(cfg, engine, log.clone(), stats, listener, rx).await;
+        // Give the block log writer a moment to flush what is queued.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tracing::info!(
+            block_lines = log.written(),
+            dropped = log.dropped(),
+            "picket proxy stopped"
+        );
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

