@@ -81,8 +81,11 @@ version = "2026.11.23.1"
 description = "Shellshock, Struts OGNL, XStream, Log4Shell, Java deserialisation, Unix and Windows command injection, XXE, and HTTP/1 protocol anomalies"
 ''')
 
-ALL = '["request_line", "path", "query", "arg", "header", "cookie", "body", "form", "multipart", "xml:text", "xml:attribute", "xml:doctype", "xml:pi", "json:string", "grpc:string"]'
-FIELDS_AND_LINE = '["request_line", "query", "path", "arg", "header", "cookie", "form", "multipart", "xml:text", "xml:attribute", "json:string", "grpc:string"]'
+# The request line and the raw query are not in these lists: the path and each query argument
+# are scanned on their own, and scanning the same bytes three times costs a third of the time
+# spent on a typical head.
+ALL = '["path", "arg", "header", "cookie", "body", "form", "multipart", "xml:text", "xml:attribute", "xml:doctype", "xml:pi", "json:string", "grpc:string"]'
+FIELDS_AND_LINE = '["path", "arg", "header", "cookie", "form", "multipart", "xml:text", "xml:attribute", "json:string", "grpc:string"]'
 FIELDS = '["path", "arg", "header", "cookie", "form", "multipart", "xml:text", "xml:attribute", "json:string", "grpc:string"]'
 
 def sig(id, name, severity, refs, targets, transforms, literals, regex=None, action=None, desc=None, hex_literals=None, not_regex=None):
