@@ -19,6 +19,7 @@
 //! [`ChunkedLimits::max_trailers`] bytes) so the caller can inspect it. Input may be split at any
 //! byte; the result does not depend on how it is split.
 
+use crate::http1::is_tchar;
 use picket_signatures::Anomaly;
 
 /// Limits for one chunked body.
@@ -415,27 +416,6 @@ fn hex_val(b: u8) -> Option<u8> {
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 #[cfg(test)]

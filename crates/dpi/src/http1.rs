@@ -452,7 +452,8 @@ const SPECIAL: [bool; 256] = {
     t
 };
 
-fn is_tchar(b: u8) -> bool {
+/// An RFC 9110 token character.
+pub(crate) fn is_tchar(b: u8) -> bool {
     TCHAR[b as usize]
 }
 

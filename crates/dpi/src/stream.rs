@@ -214,16 +214,7 @@ impl<'e> Http1Inspector<'e> {
             State::Head { .. } => {
                 if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
                     let raw = std::mem::take(&mut self.buf);
-                    let head = parse_head(raw, &self.cfg.head);
-                    let mut inspection = RequestInspection::new(self.engine, self.cfg);
-                    inspection.head(&head);
-                    inspection.anomaly(Anomaly::Truncated, head.request_line());
-                    out.push(InspectedRequest {
-                        head,
-                        verdict: inspection.finish(),
-                        body_len: 0,
-                        wire_len: self.wire,
-                    });
+                    out.push(self.judge_head_only(raw, Anomaly::Truncated));
                 }
             }
             State::Length {
@@ -285,17 +276,23 @@ impl<'e> Http1Inspector<'e> {
     }
 
     fn oversized_head(&mut self, raw: Vec<u8>, out: &mut Vec<InspectedRequest>) {
+        out.push(self.judge_head_only(raw, Anomaly::HeadTooLarge));
+        self.state = State::Desynchronised;
+    }
+
+    /// Judges a head that will have no body (it is cut short or too large): parsed and
+    /// inspected as it stands, with the anomaly that says why.
+    fn judge_head_only(&mut self, raw: Vec<u8>, why: Anomaly) -> InspectedRequest {
         let head = parse_head(raw, &self.cfg.head);
         let mut inspection = RequestInspection::new(self.engine, self.cfg);
         inspection.head(&head);
-        inspection.anomaly(Anomaly::HeadTooLarge, head.request_line());
-        out.push(InspectedRequest {
+        inspection.anomaly(why, head.request_line());
+        InspectedRequest {
             head,
             verdict: inspection.finish(),
             body_len: 0,
             wire_len: std::mem::take(&mut self.wire),
-        });
-        self.state = State::Desynchronised;
+        }
     }
 
     fn finish_request(
