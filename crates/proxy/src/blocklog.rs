@@ -90,7 +90,7 @@ pub struct RequestFacts<'a> {
 /// The block log sink shared by all connections.
 pub struct BlockLog {
     tx: mpsc::Sender<Vec<u8>>,
-    dropped: AtomicU64,
+    dropped: prometheus_client::metrics::counter::Counter,
     written: Arc<AtomicU64>,
     pod: Option<String>,
     namespace: Option<String>,
@@ -98,7 +98,7 @@ pub struct BlockLog {
 
 impl BlockLog {
     /// Starts the writer task (on the current tokio runtime) writing to stdout.
-    pub fn stdout() -> Arc<BlockLog> {
+    pub fn stdout(dropped: prometheus_client::metrics::counter::Counter) -> Arc<BlockLog> {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
         let written = Arc::new(AtomicU64::new(0));
         let counter = written.clone();
@@ -116,7 +116,7 @@ impl BlockLog {
         });
         Arc::new(BlockLog {
             tx,
-            dropped: AtomicU64::new(0),
+            dropped,
             written,
             pod: std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()),
             namespace: std::env::var("POD_NAMESPACE")
@@ -127,7 +127,7 @@ impl BlockLog {
 
     /// Lines dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.get()
     }
 
     /// Lines written so far.
@@ -190,7 +190,7 @@ impl BlockLog {
         };
         bytes.push(b'\n');
         if self.tx.try_send(bytes).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.inc();
         }
     }
 }

@@ -27,6 +27,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::blocklog::{event_for, BlockAction, BlockLog, Event, RequestFacts};
+use crate::metrics::{Direction, Metrics, Proto, RequestLabels, SignatureLabels};
 
 /// What to do with a request the engine blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,23 +81,11 @@ pub enum ConnError {
     RequestTimeout(Duration),
 }
 
-/// Counters the admin endpoint will expose.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub connections: AtomicU64,
-    pub open_connections: AtomicU64,
-    pub requests_allowed: AtomicU64,
-    pub requests_alerted: AtomicU64,
-    pub requests_blocked: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub upstream_errors: AtomicU64,
-}
-
 struct Shared {
     cfg: GatewayConfig,
     engine: Arc<Engine>,
     log: Arc<BlockLog>,
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     next_request: AtomicU64,
     id_prefix: u64,
 }
@@ -106,7 +95,7 @@ pub async fn run(
     cfg: GatewayConfig,
     engine: Arc<Engine>,
     log: Arc<BlockLog>,
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -119,7 +108,7 @@ pub async fn run(
         cfg,
         engine,
         log,
-        stats,
+        metrics,
         next_request: AtomicU64::new(0),
         id_prefix,
     });
@@ -147,27 +136,18 @@ pub async fn run(
         let shared = shared.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-            shared
-                .stats
-                .open_connections
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.connections.inc();
+            shared.metrics.open_connections.inc();
             if let Err(e) = serve(client, peer, &shared).await {
-                match e {
-                    ConnError::Idle(_) | ConnError::RequestTimeout(_) => {
-                        shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ConnError::Upstream { .. } | ConnError::UpstreamTimeout(_) => {
-                        shared.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ConnError::Client(_) => {}
-                }
+                shared.metrics.connection_error(match e {
+                    ConnError::Idle(_) => "idle",
+                    ConnError::RequestTimeout(_) => "request_timeout",
+                    ConnError::Upstream { .. } | ConnError::UpstreamTimeout(_) => "upstream",
+                    ConnError::Client(_) => "client",
+                });
                 tracing::info!(peer = %peer, error = %e, "connection closed");
             }
-            shared
-                .stats
-                .open_connections
-                .fetch_sub(1, Ordering::Relaxed);
+            shared.metrics.open_connections.dec();
         });
         // Reap finished tasks so the set does not grow with the connection count.
         while tasks.try_join_next().is_some() {}
@@ -272,7 +252,12 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             request_start = Instant::now();
         }
         held.extend_from_slice(&buf[..n]);
+        let started = std::time::Instant::now();
         inspector.push(&buf[..n], &mut done);
+        shared
+            .metrics
+            .inspection_seconds
+            .observe(started.elapsed().as_secs_f64());
         match forward_judged(shared, &mut done, &mut held, &mut up_wr, peer).await? {
             Next::Continue => {}
             Next::Reset => {
@@ -375,20 +360,7 @@ async fn forward_judged(
     let cfg = &shared.cfg;
     for req in done.drain(..) {
         let decision = req.verdict.decision();
-        match decision {
-            Decision::Allow => shared
-                .stats
-                .requests_allowed
-                .fetch_add(1, Ordering::Relaxed),
-            Decision::Alert => shared
-                .stats
-                .requests_alerted
-                .fetch_add(1, Ordering::Relaxed),
-            Decision::Block => shared
-                .stats
-                .requests_blocked
-                .fetch_add(1, Ordering::Relaxed),
-        };
+        count_request(shared, decision);
         if decision == Decision::Block && cfg.mode == Mode::Protect {
             record(shared, &req, peer, Event::Block);
             return Ok(Next::Reset);
@@ -409,6 +381,18 @@ async fn forward_judged(
     Ok(Next::Continue)
 }
 
+fn count_request(shared: &Shared, decision: Decision) {
+    shared
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            direction: Direction::inbound,
+            proto: Proto::http1,
+            verdict: decision.into(),
+        })
+        .inc();
+}
+
 fn upstream_err(cfg: &GatewayConfig) -> impl Fn(std::io::Error) -> ConnError + '_ {
     |source| ConnError::Upstream {
         addr: cfg.upstream,
@@ -424,6 +408,7 @@ fn record(shared: &Shared, req: &InspectedRequest, peer: SocketAddr, event: Even
     } else {
         Event::Alert
     };
+    count_finding(shared, &req.verdict, event);
     let facts = RequestFacts {
         request_id: &request_id,
         direction: "inbound",
@@ -443,6 +428,25 @@ fn record(shared: &Shared, req: &InspectedRequest, peer: SocketAddr, event: Even
         BlockAction::Reset,
         shared.cfg.mode.as_str(),
     );
+}
+
+fn count_finding(shared: &Shared, verdict: &picket_dpi::Verdict, event: Event) {
+    if let Some(hit) = verdict.primary() {
+        shared
+            .metrics
+            .findings
+            .get_or_create(&SignatureLabels {
+                signature: shared.engine.signatures()[hit.signature as usize]
+                    .id
+                    .clone(),
+                event: match event {
+                    Event::Block => "block",
+                    Event::Alert => "alert",
+                }
+                .to_string(),
+            })
+            .inc();
+    }
 }
 
 /// Logs the refusal of a request whose body is still arriving past what a connection may hold.
@@ -470,10 +474,8 @@ fn record_over_limit(shared: &Shared, peer: SocketAddr) {
         authority: b"",
         path: b"",
     };
-    shared
-        .stats
-        .requests_blocked
-        .fetch_add(1, Ordering::Relaxed);
+    count_request(shared, Decision::Block);
+    count_finding(shared, &verdict, Event::Block);
     shared.log.record(
         &shared.engine,
         &facts,

@@ -3,7 +3,9 @@
 //! ([`blocklog`]), the offline scanner ([`scan`]) and pack loading ([`packs`]), all on the
 //! same engine and inspectors.
 
+pub mod admin;
 pub mod blocklog;
 pub mod gateway;
+pub mod metrics;
 pub mod packs;
 pub mod scan;

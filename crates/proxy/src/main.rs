@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
-use picket::gateway::{self, GatewayConfig, Mode, Stats};
+use picket::gateway::{self, GatewayConfig, Mode};
+use picket::metrics::Metrics;
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
 
@@ -70,7 +72,7 @@ struct ProxyArgs {
     /// protect: refuse blocked requests; monitor: forward them and log an alert.
     #[arg(long, value_enum, default_value = "protect")]
     mode: ModeArg,
-    /// Admin endpoint address (not served yet; accepted for forward compatibility).
+    /// Admin endpoint address (/healthz, /readyz, /metrics, /pack); none when absent.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
     /// Body bytes inspected per request.
@@ -259,9 +261,6 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    if args.admin_listen.is_some() {
-        tracing::warn!("--admin-listen is not served yet");
-    }
     let engine = match picket::packs::load_engine(args.pack.as_deref(), &args.overlays) {
         Ok(e) => Arc::new(e),
         Err(e) => {
@@ -300,7 +299,30 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let admin_listen = args.admin_listen;
     runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_pack(engine.info());
+        let admin_state = Arc::new(AdminState {
+            metrics: metrics.clone(),
+            engine: engine.clone(),
+            loaded_at: std::time::SystemTime::now(),
+            ready: std::sync::atomic::AtomicBool::new(false),
+        });
+        let mut admin_bound = String::new();
+        if let Some(addr) = admin_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    admin_bound = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    tokio::spawn(admin::serve(l, admin_state.clone(), rx.clone()));
+                }
+                Err(e) => {
+                    eprintln!("picket proxy: cannot listen on {addr} (admin): {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -308,6 +330,10 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        // The pack is loaded and the listener bound: ready.
+        admin_state
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
         let info = engine.info();
         let bound = listener
             .local_addr()
@@ -320,17 +346,21 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             pack = %info.name,
             pack_version = %info.version,
             signatures = info.signatures,
+            admin = %admin_bound,
             "picket proxy started (gateway mode)"
         );
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let readiness = admin_state.clone();
         tokio::spawn(async move {
             wait_for_shutdown_signal().await;
             tracing::info!("shutdown signal received");
+            // Draining: no longer ready for new traffic.
+            readiness
+                .ready
+                .store(false, std::sync::atomic::Ordering::Release);
             let _ = tx.send(true);
         });
-        let log = BlockLog::stdout();
-        let stats = Arc::new(Stats::default());
-        gateway::run(cfg, engine, log.clone(), stats, listener, rx).await;
+        let log = BlockLog::stdout(metrics.block_log_dropped.clone());
+        gateway::run(cfg, engine, log.clone(), metrics, listener, rx).await;
         // Give the block log writer a moment to flush what is queued.
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!(

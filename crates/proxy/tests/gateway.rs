@@ -46,6 +46,8 @@ fn backend() -> Backend {
 struct Picket {
     proc: Proc,
     addr: SocketAddr,
+    /// The admin endpoint, when started with `--admin-listen`.
+    admin: Option<SocketAddr>,
     /// Block log lines (stdout), as they arrive.
     lines: mpsc::Receiver<String>,
 }
@@ -73,7 +75,9 @@ impl Picket {
             for line in stderr.lines().map_while(Result::ok) {
                 if !sent && line.contains("picket proxy started") {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let _ = addr_tx.send(v["fields"]["listen"].as_str().unwrap().to_string());
+                    let listen = v["fields"]["listen"].as_str().unwrap().to_string();
+                    let admin = v["fields"]["admin"].as_str().unwrap_or("").to_string();
+                    let _ = addr_tx.send((listen, admin));
                     sent = true;
                 }
             }
@@ -85,14 +89,13 @@ impl Picket {
                 let _ = tx.send(line);
             }
         });
-        let addr = addr_rx
+        let (listen, admin) = addr_rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("picket did not start")
-            .parse()
-            .unwrap();
+            .expect("picket did not start");
         Picket {
             proc: Proc(child),
-            addr,
+            addr: listen.parse().unwrap(),
+            admin: admin.parse().ok(),
             lines,
         }
     }
@@ -406,4 +409,44 @@ fn sigterm_drains_and_exits() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn admin_endpoint_reports_health_pack_and_metrics() {
+    let b = backend();
+    let p = Picket::start(b.addr, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = p.admin.expect("admin address in the start-up log");
+    let get = |path: &str| curl(&["-f", &format!("http://{admin}{path}")]);
+    assert_eq!(get("/healthz"), (0, "ok\n".to_string()));
+    assert_eq!(get("/readyz"), (0, "ready\n".to_string()));
+    let (rc, pack) = get("/pack");
+    assert_eq!(rc, 0);
+    let pack: serde_json::Value = serde_json::from_str(&pack).unwrap();
+    assert_eq!(pack["name"], "picket-default");
+    assert!(pack["signatures"].as_u64().unwrap() > 40);
+    assert!(pack["exclusions"].is_array());
+
+    assert_eq!(curl(&[&p.url("/ok")]).0, 0);
+    assert_eq!(
+        curl(&["-A", "() { :; }; /bin/id", &p.url("/cgi-bin/x")]).0,
+        CURL_RESET
+    );
+    let _ = p.next_log();
+    let (rc, metrics) = get("/metrics");
+    assert_eq!(rc, 0);
+    for expected in [
+        r#"picket_requests_total{direction="inbound",proto="http1",verdict="allow"} 1"#,
+        r#"picket_requests_total{direction="inbound",proto="http1",verdict="block"} 1"#,
+        r#"picket_findings_total{signature="PKT-SHELLSHOCK-FUNC",event="block"} 1"#,
+        r#"picket_pack_info{name="picket-default""#,
+        "picket_inspection_seconds_bucket",
+        "picket_open_connections",
+        "picket_block_log_dropped_total 0",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+    assert_eq!(get("/nope").0, 22, "unknown paths are 404");
 }

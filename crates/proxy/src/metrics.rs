@@ -1,0 +1,186 @@
+//! The proxy's Prometheus metrics (OpenMetrics text on the admin `/metrics` endpoint).
+//!
+//! Handles are cheap clones of shared atomics, so connection tasks update them without locks;
+//! label sets are small enums and signature ids, bounded by the pack.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use picket_dpi::Decision;
+use picket_signatures::PackInfo;
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Direction {
+    inbound,
+    outbound,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Proto {
+    http1,
+    h2,
+    grpc,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum VerdictLabel {
+    allow,
+    alert,
+    block,
+}
+
+impl From<Decision> for VerdictLabel {
+    fn from(d: Decision) -> Self {
+        match d {
+            Decision::Allow => VerdictLabel::allow,
+            Decision::Alert => VerdictLabel::alert,
+            Decision::Block => VerdictLabel::block,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub direction: Direction,
+    pub proto: Proto,
+    pub verdict: VerdictLabel,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignatureLabels {
+    pub signature: String,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PackLabels {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+/// Every metric the proxy exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub findings: Family<SignatureLabels, Counter>,
+    pub inspection_seconds: Histogram,
+    pub connections: Counter,
+    pub open_connections: Gauge,
+    pub connection_errors: Family<ReasonLabels, Counter>,
+    pub block_log_dropped: Counter,
+    pub pack_info: Family<PackLabels, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("picket");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests inspected, by direction, protocol and verdict",
+            requests.clone(),
+        );
+        let findings = Family::<SignatureLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "Requests blocked or alerted on, by the signature that decided and the event",
+            findings.clone(),
+        );
+        // 1 µs to about 1 s.
+        let inspection_seconds = Histogram::new(exponential_buckets(1e-6, 4.0, 11));
+        registry.register(
+            "inspection_seconds",
+            "Time spent inspecting each piece of client data read (parsing, decoding, matching)",
+            inspection_seconds.clone(),
+        );
+        let connections = Counter::default();
+        registry.register(
+            "connections",
+            "Client connections accepted",
+            connections.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open now",
+            open_connections.clone(),
+        );
+        let connection_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connection_errors",
+            "Connections ended early, by reason (idle, request_timeout, upstream, client)",
+            connection_errors.clone(),
+        );
+        let block_log_dropped = Counter::default();
+        registry.register(
+            "block_log_dropped",
+            "Block log lines dropped because the log queue was full",
+            block_log_dropped.clone(),
+        );
+        let pack_info = Family::<PackLabels, Gauge>::default();
+        registry.register(
+            "pack_info",
+            "The signature pack in force (value 1)",
+            pack_info.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            findings,
+            inspection_seconds,
+            connections,
+            open_connections,
+            connection_errors,
+            block_log_dropped,
+            pack_info,
+        }
+    }
+
+    /// Marks `info` as the pack in force (and any previous one as not).
+    pub fn set_pack(&self, info: &PackInfo) {
+        self.pack_info.clear();
+        self.pack_info
+            .get_or_create(&PackLabels {
+                name: info.name.clone(),
+                version: info.version.clone(),
+                source: info.source.clone(),
+            })
+            .set(1);
+    }
+
+    pub fn connection_error(&self, reason: &str) {
+        self.connection_errors
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
