@@ -27,6 +27,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::blocklog::{event_for, BlockAction, BlockLog, Event, RequestFacts};
+use crate::detect::{detect, Protocol};
 use crate::metrics::{Direction, Metrics, Proto, RequestLabels, SignatureLabels};
 
 /// What to do with a request the engine blocks.
@@ -60,6 +61,11 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// How long in-flight connections may finish after SIGTERM.
     pub drain_grace: Duration,
+    /// After this long without a client byte, the connection is counted and logged as
+    /// server-first (detection goes on waiting; see [`crate::detect`]).
+    pub detect_timeout: Duration,
+    /// Upstream ports whose traffic is relayed as opaque TCP without detection.
+    pub opaque_ports: Vec<u16>,
 }
 
 /// Why a connection ended early. Each is logged once, with the peer.
@@ -213,11 +219,71 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
         kill: Some(kill),
     };
 
+    let mut buf = vec![0u8; 16 << 10];
+    let mut first = Vec::new();
+    let protocol = if cfg.opaque_ports.contains(&cfg.upstream.port()) {
+        None
+    } else {
+        let slow_after = Instant::now() + cfg.detect_timeout;
+        let give_up = Instant::now() + cfg.idle_timeout;
+        let mut counted_slow = false;
+        loop {
+            if let Some(p) = detect(&first) {
+                break Some(p);
+            }
+            let deadline = if counted_slow { give_up } else { slow_after };
+            match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
+                Err(_) if !counted_slow => {
+                    counted_slow = true;
+                    shared.metrics.server_first.inc();
+                    tracing::info!(peer = %peer, timeout = ?cfg.detect_timeout, "client silent after the detection timeout (server-first protocol?); still waiting for its first bytes");
+                }
+                Err(_) => {
+                    let _ = up_wr.shutdown().await;
+                    relay.finish().await;
+                    return Err(ConnError::Idle(cfg.idle_timeout));
+                }
+                Ok(Err(e)) => return Err(ConnError::Client(e)),
+                // Closed before saying enough to tell: relay what there is as opaque.
+                Ok(Ok(0)) => break Some(Protocol::Opaque),
+                Ok(Ok(n)) => first.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    match protocol {
+        Some(Protocol::Http1) => shared.metrics.detected("http1", "inspected"),
+        Some(Protocol::H2) if cfg.mode == Mode::Protect => {
+            // Not inspected yet: refusing is visible, passing would be a silent hole.
+            shared.metrics.detected("h2", "refused");
+            tracing::warn!(peer = %peer, "HTTP/2 prior-knowledge connection refused: HTTP/2 inspection is not implemented yet");
+            relay.reset(client_rd).await;
+            return Ok(());
+        }
+        other => {
+            let name = other.map_or("opaque_port", Protocol::as_str);
+            shared.metrics.detected(name, "opaque");
+            tracing::info!(peer = %peer, protocol = name, "relaying as opaque TCP");
+            if !first.is_empty() {
+                up_wr.write_all(&first).await.map_err(upstream_err(cfg))?;
+            }
+            let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
+            let _ = up_wr.shutdown().await;
+            relay.finish().await;
+            return Ok(());
+        }
+    }
+
     let engine = shared.engine.clone();
     let mut inspector = Http1Inspector::new(&engine, &cfg.inspect);
     let mut held: Vec<u8> = Vec::new();
     let hold_limit = cfg.inspect.head.max_head + cfg.inspect.body_limit + (64 << 10);
-    let mut buf = vec![0u8; 16 << 10];
+    // The bytes read for detection are the start of the first request: the loop takes them
+    // from `buf` before it reads again.
+    if first.len() > buf.len() {
+        buf.resize(first.len(), 0);
+    }
+    buf[..first.len()].copy_from_slice(&first);
+    let mut preloaded = first.len();
     let mut done = Vec::new();
     let mut request_start = Instant::now();
     let result = loop {
@@ -226,7 +292,12 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             StreamState::Idle => Instant::now() + cfg.idle_timeout,
             _ => request_start + cfg.request_timeout,
         };
-        let n = match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
+        let read = if preloaded > 0 {
+            Ok(Ok(std::mem::take(&mut preloaded)))
+        } else {
+            tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await
+        };
+        let n = match read {
             Err(_) if state == StreamState::Idle => break Err(ConnError::Idle(cfg.idle_timeout)),
             Err(_) => break Err(ConnError::RequestTimeout(cfg.request_timeout)),
             Ok(Err(e)) => break Err(ConnError::Client(e)),

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod blocklog;
+pub mod detect;
 pub mod gateway;
 pub mod metrics;
 pub mod packs;

@@ -96,6 +96,13 @@ struct ProxyArgs {
     /// Seconds in-flight connections may finish after SIGTERM.
     #[arg(long, default_value_t = 10)]
     drain_grace: u64,
+    /// Milliseconds of client silence after which a connection is counted as server-first
+    /// (detection keeps waiting: it never falls back to uninspected on a timer).
+    #[arg(long, default_value_t = 500)]
+    detect_timeout_ms: u64,
+    /// Upstream ports relayed as opaque TCP without protocol detection (comma list).
+    #[arg(long, value_delimiter = ',', default_values_t = [25u16, 110, 143, 3306, 5432, 6379, 11211, 27017, 9042, 2181, 4222, 5672])]
+    opaque_ports: Vec<u16>,
     /// Operational log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -288,6 +295,8 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         max_connections: args.max_connections.max(1),
         drain_grace: Duration::from_secs(args.drain_grace),
+        detect_timeout: Duration::from_millis(args.detect_timeout_ms),
+        opaque_ports: args.opaque_ports,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -83,6 +83,14 @@ pub struct Metrics {
     pub connection_errors: Family<ReasonLabels, Counter>,
     pub block_log_dropped: Counter,
     pub pack_info: Family<PackLabels, Gauge>,
+    pub connections_by_protocol: Family<ProtocolLabels, Counter>,
+    pub server_first: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub protocol: String,
+    pub handling: String,
 }
 
 impl Metrics {
@@ -137,7 +145,21 @@ impl Metrics {
             "The signature pack in force (value 1)",
             pack_info.clone(),
         );
+        let connections_by_protocol = Family::<ProtocolLabels, Counter>::default();
+        registry.register(
+            "detected_connections",
+            "Connections by detected protocol and how they were handled (inspected, opaque, refused)",
+            connections_by_protocol.clone(),
+        );
+        let server_first = Counter::default();
+        registry.register(
+            "protocol_detect_slow",
+            "Connections whose client sent nothing within the detection timeout (server-first protocols, idle preconnects)",
+            server_first.clone(),
+        );
         Metrics {
+            connections_by_protocol,
+            server_first,
             registry,
             requests,
             findings,
@@ -160,6 +182,15 @@ impl Metrics {
                 source: info.source.clone(),
             })
             .set(1);
+    }
+
+    pub fn detected(&self, protocol: &str, handling: &str) {
+        self.connections_by_protocol
+            .get_or_create(&ProtocolLabels {
+                protocol: protocol.to_string(),
+                handling: handling.to_string(),
+            })
+            .inc();
     }
 
     pub fn connection_error(&self, reason: &str) {

@@ -25,7 +25,18 @@ struct Backend {
 }
 
 fn backend() -> Backend {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/backend.py");
+    python_peer("backend.py")
+}
+
+/// A server-speaks-first echo peer (`tests/support/greeter.py`).
+fn greeter() -> Backend {
+    python_peer("greeter.py")
+}
+
+fn python_peer(script: &str) -> Backend {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(script);
     let mut child = Command::new("python3")
         .arg(script)
         .stdout(Stdio::piped())
@@ -449,4 +460,102 @@ fn admin_endpoint_reports_health_pack_and_metrics() {
         );
     }
     assert_eq!(get("/nope").0, 22, "unknown paths are 404");
+}
+
+/// Reads until `want` bytes arrived (or the read times out).
+fn read_exact_within(s: &mut TcpStream, want: usize, within: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut got = vec![0u8; want];
+    let mut n = 0;
+    while n < want {
+        match s.read(&mut got[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    got.truncate(n);
+    got
+}
+
+#[test]
+fn server_first_protocols_do_not_stall_and_pass_opaque() {
+    let g = greeter();
+    // The greeter's port is not in the opaque list: detection runs, and must not hold back
+    // the greeting while it waits for the client.
+    let p = Picket::start(
+        g.addr,
+        &[
+            "--detect-timeout-ms",
+            "200",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    let started = Instant::now();
+    let greeting = read_exact_within(&mut s, 19, Duration::from_secs(5));
+    assert_eq!(greeting, b"220 greeter ready\r\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "greeting took {:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    s.write_all(b"EHLO mail.example.org\r\n").unwrap();
+    assert_eq!(
+        read_exact_within(&mut s, 23, Duration::from_secs(5)),
+        b"EHLO mail.example.org\r\n"
+    );
+    // TLS is relayed as opaque TCP until picket terminates mTLS.
+    let mut t = TcpStream::connect(p.addr).unwrap();
+    let _ = read_exact_within(&mut t, 19, Duration::from_secs(5));
+    let hello = b"\x16\x03\x01\x00\x05hello";
+    t.write_all(hello).unwrap();
+    assert_eq!(
+        read_exact_within(&mut t, hello.len(), Duration::from_secs(5)),
+        hello
+    );
+    drop((s, t));
+    let (rc, metrics) = curl(&["-f", &format!("http://{}/metrics", p.admin.unwrap())]);
+    assert_eq!(rc, 0);
+    for expected in [
+        r#"picket_detected_connections_total{protocol="opaque",handling="opaque"} 1"#,
+        r#"picket_detected_connections_total{protocol="tls",handling="opaque"} 1"#,
+        "picket_protocol_detect_slow_total 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+}
+
+#[test]
+fn a_client_that_waits_out_detection_is_still_inspected() {
+    let b = backend();
+    let p = Picket::start(b.addr, &["--detect-timeout-ms", "100"]);
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: () { :; }; /bin/id\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    let r = s.read(&mut buf);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "expected a reset, got {r:?}"
+    );
+    assert_eq!(p.next_log()["signature"]["id"], "PKT-SHELLSHOCK-FUNC");
+}
+
+#[test]
+fn h2_prior_knowledge_is_refused_until_it_is_inspected() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    let (got, reset) = raw_exchange(
+        p.addr,
+        &[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
+        Duration::ZERO,
+    );
+    assert!(reset && got.is_empty());
 }
