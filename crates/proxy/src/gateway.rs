@@ -1,4 +1,5 @@
-//! `picket proxy` in gateway mode: one listener, one fixed upstream, HTTP/1.x.
+//! `picket proxy`'s data path for HTTP/1.x: gateway mode (one listener, one fixed upstream) and
+//! transparent mode (listeners that take each connection's original destination).
 //!
 //! One client connection is paired with one upstream connection. Client bytes go through the
 //! [`Http1Inspector`] and are held until the request they belong to has a verdict; an allowed
@@ -28,7 +29,8 @@ use tokio::time::Instant;
 
 use crate::blocklog::{event_for, BlockAction, BlockLog, Event, RequestFacts};
 use crate::detect::{detect, Protocol};
-use crate::metrics::{Direction, Metrics, Proto, RequestLabels, SignatureLabels};
+pub use crate::metrics::Direction;
+use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
 
 /// What to do with a request the engine blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +53,6 @@ impl Mode {
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    pub listen: SocketAddr,
-    pub upstream: SocketAddr,
     pub mode: Mode,
     pub inspect: InspectConfig,
     pub idle_timeout: Duration,
@@ -66,6 +66,51 @@ pub struct GatewayConfig {
     pub detect_timeout: Duration,
     /// Upstream ports whose traffic is relayed as opaque TCP without detection.
     pub opaque_ports: Vec<u16>,
+}
+
+/// Where a listener's connections go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Gateway mode: every connection to one upstream.
+    Fixed(SocketAddr),
+    /// Transparent mode: to the destination the client addressed before the redirect rules
+    /// sent it here (`SO_ORIGINAL_DST` / `IP6T_SO_ORIGINAL_DST`).
+    OriginalDst,
+}
+
+/// One bound listener and what it is for.
+pub struct Listener {
+    pub listener: TcpListener,
+    pub route: Route,
+    pub direction: Direction,
+}
+
+/// The destination a redirected connection was addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginalDst(pub SocketAddr);
+
+impl OriginalDst {
+    /// Reads it from the accepted socket. Fails on a connection that was not redirected.
+    pub fn of(stream: &TcpStream) -> std::io::Result<OriginalDst> {
+        let sock = socket2::SockRef::from(stream);
+        let local = stream.local_addr()?;
+        let addr = if local.is_ipv4() {
+            sock.original_dst_v4()?
+        } else {
+            sock.original_dst_v6()?
+        };
+        addr.as_socket()
+            .map(OriginalDst)
+            .ok_or_else(|| std::io::Error::other("original destination is not an IP address"))
+    }
+}
+
+/// One client connection's facts, for forwarding, logs and metrics.
+#[derive(Debug, Clone, Copy)]
+struct ConnInfo {
+    peer: SocketAddr,
+    upstream: SocketAddr,
+    direction: Direction,
 }
 
 /// Why a connection ended early. Each is logged once, with the peer.
@@ -85,6 +130,10 @@ pub enum ConnError {
     Idle(Duration),
     #[error("client did not finish a request within {0:?}")]
     RequestTimeout(Duration),
+    #[error("no original destination: {0}")]
+    NoOriginalDst(#[source] std::io::Error),
+    #[error("connection addressed to picket itself ({0}); refused to avoid a loop")]
+    Loop(SocketAddr),
 }
 
 struct Shared {
@@ -102,7 +151,7 @@ pub async fn run(
     engine: Arc<Engine>,
     log: Arc<BlockLog>,
     metrics: Arc<Metrics>,
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
@@ -118,6 +167,34 @@ pub async fn run(
         next_request: AtomicU64::new(0),
         id_prefix,
     });
+    // One accept task per listener feeds one queue; connections are spawned from here so that
+    // the permit count and the drain cover all listeners.
+    let own_ports: Vec<u16> = listeners
+        .iter()
+        .filter_map(|l| l.listener.local_addr().ok().map(|a| a.port()))
+        .collect();
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel(64);
+    let mut acceptors = Vec::new();
+    for l in listeners {
+        let tx = accepted_tx.clone();
+        acceptors.push(tokio::spawn(async move {
+            loop {
+                match l.listener.accept().await {
+                    Ok((client, peer)) => {
+                        if tx.send((client, peer, l.route, l.direction)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(accepted_tx);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -127,29 +204,38 @@ pub async fn run(
             },
             _ = shutdown.changed() => break,
         };
-        let (client, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+        let (client, peer, route, direction) = tokio::select! {
+            c = accepted.recv() => match c {
+                Some(c) => c,
+                None => break,
             },
             _ = shutdown.changed() => break,
         };
         let shared = shared.clone();
+        let own_ports = own_ports.clone();
         tasks.spawn(async move {
             let _permit = permit;
             shared.metrics.connections.inc();
             shared.metrics.open_connections.inc();
-            if let Err(e) = serve(client, peer, &shared).await {
+            let result = match resolve(&client, route, &own_ports) {
+                Ok(upstream) => {
+                    let conn = ConnInfo {
+                        peer,
+                        upstream,
+                        direction,
+                    };
+                    serve(client, conn, &shared).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
                 shared.metrics.connection_error(match e {
                     ConnError::Idle(_) => "idle",
                     ConnError::RequestTimeout(_) => "request_timeout",
                     ConnError::Upstream { .. } | ConnError::UpstreamTimeout(_) => "upstream",
                     ConnError::Client(_) => "client",
+                    ConnError::NoOriginalDst(_) => "no_original_dst",
+                    ConnError::Loop(_) => "loop",
                 });
                 tracing::info!(peer = %peer, error = %e, "connection closed");
             }
@@ -158,7 +244,9 @@ pub async fn run(
         // Reap finished tasks so the set does not grow with the connection count.
         while tasks.try_join_next().is_some() {}
     }
-    drop(listener);
+    for a in acceptors {
+        a.abort();
+    }
     let grace = shared.cfg.drain_grace;
     tracing::info!(in_flight = tasks.len(), ?grace, "draining");
     if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
@@ -173,14 +261,32 @@ pub async fn run(
     }
 }
 
-async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(), ConnError> {
+/// Where this connection goes: the fixed upstream, or its original destination (never picket
+/// itself: a connection whose original destination is one of picket's own ports, or the very
+/// address it was accepted on, was not redirected and would loop).
+fn resolve(client: &TcpStream, route: Route, own_ports: &[u16]) -> Result<SocketAddr, ConnError> {
+    match route {
+        Route::Fixed(a) => Ok(a),
+        Route::OriginalDst => {
+            let OriginalDst(dst) = OriginalDst::of(client).map_err(ConnError::NoOriginalDst)?;
+            let local = client.local_addr().map_err(ConnError::Client)?;
+            if dst == local || (own_ports.contains(&dst.port()) && dst.ip().is_loopback()) {
+                return Err(ConnError::Loop(dst));
+            }
+            Ok(dst)
+        }
+    }
+}
+
+async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
+    let peer = conn.peer;
     let upstream =
-        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(cfg.upstream)).await {
-            Err(_) => return Err(ConnError::UpstreamTimeout(cfg.upstream)),
+        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(conn.upstream)).await {
+            Err(_) => return Err(ConnError::UpstreamTimeout(conn.upstream)),
             Ok(Err(source)) => {
                 return Err(ConnError::Upstream {
-                    addr: cfg.upstream,
+                    addr: conn.upstream,
                     source,
                 })
             }
@@ -221,7 +327,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
 
     let mut buf = vec![0u8; 16 << 10];
     let mut first = Vec::new();
-    let protocol = if cfg.opaque_ports.contains(&cfg.upstream.port()) {
+    let protocol = if cfg.opaque_ports.contains(&conn.upstream.port()) {
         None
     } else {
         let slow_after = Instant::now() + cfg.detect_timeout;
@@ -264,7 +370,10 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             shared.metrics.detected(name, "opaque");
             tracing::info!(peer = %peer, protocol = name, "relaying as opaque TCP");
             if !first.is_empty() {
-                up_wr.write_all(&first).await.map_err(upstream_err(cfg))?;
+                up_wr
+                    .write_all(&first)
+                    .await
+                    .map_err(upstream_err(conn.upstream))?;
             }
             let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
             let _ = up_wr.shutdown().await;
@@ -310,9 +419,9 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
                     match req.verdict.decision() {
                         Decision::Allow => {}
                         Decision::Block if cfg.mode == Mode::Protect => {
-                            record(shared, &req, peer, Event::Block)
+                            record(shared, &req, &conn, Event::Block)
                         }
-                        _ => record(shared, &req, peer, Event::Alert),
+                        _ => record(shared, &req, &conn, Event::Alert),
                     }
                 }
                 break Ok(());
@@ -329,7 +438,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             .metrics
             .inspection_seconds
             .observe(started.elapsed().as_secs_f64());
-        match forward_judged(shared, &mut done, &mut held, &mut up_wr, peer).await? {
+        match forward_judged(shared, &mut done, &mut held, &mut up_wr, &conn).await? {
             Next::Continue => {}
             Next::Reset => {
                 relay.reset(client_rd).await;
@@ -337,7 +446,10 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             }
             Next::Tunnel => {
                 if !held.is_empty() {
-                    up_wr.write_all(&held).await.map_err(upstream_err(cfg))?;
+                    up_wr
+                        .write_all(&held)
+                        .await
+                        .map_err(upstream_err(conn.upstream))?;
                 }
                 let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
                 let _ = up_wr.shutdown().await;
@@ -367,7 +479,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<(
             // is counted, not held, by the inspector; but this connection holds the raw bytes
             // until the verdict): refuse rather than grow.
             tracing::warn!(peer = %peer, held = held.len(), "request larger than the hold limit; closing");
-            record_over_limit(shared, peer);
+            record_over_limit(shared, &conn);
             relay.reset(client_rd).await;
             return Ok(());
         }
@@ -426,24 +538,24 @@ async fn forward_judged(
     done: &mut Vec<InspectedRequest>,
     held: &mut Vec<u8>,
     up_wr: &mut OwnedWriteHalf,
-    peer: SocketAddr,
+    conn: &ConnInfo,
 ) -> Result<Next, ConnError> {
     let cfg = &shared.cfg;
     for req in done.drain(..) {
         let decision = req.verdict.decision();
-        count_request(shared, decision);
+        count_request(shared, conn.direction, decision);
         if decision == Decision::Block && cfg.mode == Mode::Protect {
-            record(shared, &req, peer, Event::Block);
+            record(shared, &req, conn, Event::Block);
             return Ok(Next::Reset);
         }
         if decision != Decision::Allow {
-            record(shared, &req, peer, Event::Alert);
+            record(shared, &req, conn, Event::Alert);
         }
         let n = (req.wire_len as usize).min(held.len());
         up_wr
             .write_all(&held[..n])
             .await
-            .map_err(upstream_err(cfg))?;
+            .map_err(upstream_err(conn.upstream))?;
         held.drain(..n);
         if req.head.is_upgrade() || req.head.method().eq_ignore_ascii_case(b"CONNECT") {
             return Ok(Next::Tunnel);
@@ -452,26 +564,23 @@ async fn forward_judged(
     Ok(Next::Continue)
 }
 
-fn count_request(shared: &Shared, decision: Decision) {
+fn count_request(shared: &Shared, direction: Direction, decision: Decision) {
     shared
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            direction: Direction::inbound,
+            direction,
             proto: Proto::http1,
             verdict: decision.into(),
         })
         .inc();
 }
 
-fn upstream_err(cfg: &GatewayConfig) -> impl Fn(std::io::Error) -> ConnError + '_ {
-    |source| ConnError::Upstream {
-        addr: cfg.upstream,
-        source,
-    }
+fn upstream_err(addr: SocketAddr) -> impl Fn(std::io::Error) -> ConnError {
+    move |source| ConnError::Upstream { addr, source }
 }
 
-fn record(shared: &Shared, req: &InspectedRequest, peer: SocketAddr, event: Event) {
+fn record(shared: &Shared, req: &InspectedRequest, conn: &ConnInfo, event: Event) {
     let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
     let event = if event == Event::Block {
@@ -482,10 +591,10 @@ fn record(shared: &Shared, req: &InspectedRequest, peer: SocketAddr, event: Even
     count_finding(shared, &req.verdict, event);
     let facts = RequestFacts {
         request_id: &request_id,
-        direction: "inbound",
+        direction: conn.direction.as_str(),
         proto: "http1",
-        src: peer,
-        dst: shared.cfg.upstream,
+        src: conn.peer,
+        dst: conn.upstream,
         peer_identity: None,
         method: req.head.method(),
         authority: req.head.host().unwrap_or(b""),
@@ -521,7 +630,7 @@ fn count_finding(shared: &Shared, verdict: &picket_dpi::Verdict, event: Event) {
 }
 
 /// Logs the refusal of a request whose body is still arriving past what a connection may hold.
-fn record_over_limit(shared: &Shared, peer: SocketAddr) {
+fn record_over_limit(shared: &Shared, conn: &ConnInfo) {
     let ctx = picket_signatures::RequestContext::default();
     let Some(mut hit) = shared.engine.anomaly(
         &ctx,
@@ -536,16 +645,16 @@ fn record_over_limit(shared: &Shared, peer: SocketAddr) {
     let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
     let facts = RequestFacts {
         request_id: &request_id,
-        direction: "inbound",
+        direction: conn.direction.as_str(),
         proto: "http1",
-        src: peer,
-        dst: shared.cfg.upstream,
+        src: conn.peer,
+        dst: conn.upstream,
         peer_identity: None,
         method: b"",
         authority: b"",
         path: b"",
     };
-    count_request(shared, Decision::Block);
+    count_request(shared, conn.direction, Decision::Block);
     count_finding(shared, &verdict, Event::Block);
     shared.log.record(
         &shared.engine,

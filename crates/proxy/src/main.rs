@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
-use picket::gateway::{self, GatewayConfig, Mode};
+use picket::gateway::{self, Direction, GatewayConfig, Listener, Mode, Route};
 use picket::metrics::Metrics;
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
@@ -29,8 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The sidecar. Gateway mode: `--listen ADDR --upstream ADDR` (fixed upstream).
-    Proxy(ProxyArgs),
+    /// The sidecar. Transparent mode by default (outbound 15001, inbound 15006, each
+    /// connection to its original destination); gateway mode with `--listen ADDR --upstream
+    /// ADDR` (fixed upstream).
+    Proxy(Box<ProxyArgs>),
     /// Inspect raw HTTP/1.1 requests offline, with the proxy's engine and decision.
     Scan {
         /// Signature pack (TOML); the built-in default pack when absent.
@@ -63,6 +65,12 @@ struct ProxyArgs {
     /// The one upstream every request goes to (gateway mode).
     #[arg(long)]
     upstream: Option<SocketAddr>,
+    /// Transparent mode: where redirected outbound connections arrive.
+    #[arg(long, default_value = "0.0.0.0:15001")]
+    outbound_listen: SocketAddr,
+    /// Transparent mode: where redirected inbound connections arrive.
+    #[arg(long, default_value = "0.0.0.0:15006")]
+    inbound_listen: SocketAddr,
     /// Signature pack (TOML); the built-in default pack when absent.
     #[arg(long)]
     pack: Option<PathBuf>,
@@ -72,7 +80,8 @@ struct ProxyArgs {
     /// protect: refuse blocked requests; monitor: forward them and log an alert.
     #[arg(long, value_enum, default_value = "protect")]
     mode: ModeArg,
-    /// Admin endpoint address (/healthz, /readyz, /metrics, /pack); none when absent.
+    /// Admin endpoint address (/healthz, /readyz, /metrics, /pack); 0.0.0.0:15090 in
+    /// transparent mode, none in gateway mode unless given.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
     /// Body bytes inspected per request.
@@ -139,7 +148,7 @@ enum PackCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Proxy(args) => proxy(args),
+        Command::Proxy(args) => proxy(*args),
         Command::Scan {
             pack,
             overlays,
@@ -261,13 +270,30 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-    let (Some(listen), Some(upstream)) = (args.listen, args.upstream) else {
-        eprintln!(
-            "picket proxy: transparent mode (ports 15001/15006) is not implemented yet; \
-             use gateway mode: --listen ADDR --upstream ADDR"
-        );
-        return ExitCode::from(2);
+    // Gateway mode needs both addresses; transparent mode neither.
+    let plan: Vec<(SocketAddr, Route, Direction)> = match (args.listen, args.upstream) {
+        (Some(listen), Some(upstream)) => {
+            vec![(listen, Route::Fixed(upstream), Direction::inbound)]
+        }
+        (None, None) => vec![
+            (
+                args.outbound_listen,
+                Route::OriginalDst,
+                Direction::outbound,
+            ),
+            (args.inbound_listen, Route::OriginalDst, Direction::inbound),
+        ],
+        _ => {
+            eprintln!("picket proxy: --listen and --upstream go together (gateway mode); give neither for transparent mode");
+            return ExitCode::from(2);
+        }
     };
+    let transparent = args.listen.is_none();
+    let admin_listen = args.admin_listen.or(if transparent {
+        Some(SocketAddr::from(([0, 0, 0, 0], 15090)))
+    } else {
+        None
+    });
     let engine = match picket::packs::load_engine(args.pack.as_deref(), &args.overlays) {
         Ok(e) => Arc::new(e),
         Err(e) => {
@@ -276,8 +302,6 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     let cfg = GatewayConfig {
-        listen,
-        upstream,
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
             ModeArg::Monitor => Mode::Monitor,
@@ -308,7 +332,6 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let admin_listen = args.admin_listen;
     runtime.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(Metrics::new());
@@ -332,31 +355,47 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 }
             }
         }
-        let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("picket proxy: cannot listen on {}: {e}", cfg.listen);
-                return ExitCode::from(1);
-            }
-        };
-        // The pack is loaded and the listener bound: ready.
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for (addr, route, direction) in plan {
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("picket proxy: cannot listen on {addr}: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            bound.push(
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            );
+            listeners.push(Listener {
+                listener,
+                route,
+                direction,
+            });
+        }
+        // The pack is loaded and the listeners bound: ready.
         admin_state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
         let info = engine.info();
-        let bound = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let upstream = match args.upstream {
+            Some(u) => u.to_string(),
+            None => "original destination".to_string(),
+        };
         tracing::info!(
-            listen = %bound,
-            upstream = %cfg.upstream,
+            listen = %bound.join(","),
+            upstream = %upstream,
             mode = cfg.mode.as_str(),
             pack = %info.name,
             pack_version = %info.version,
             signatures = info.signatures,
             admin = %admin_bound,
-            "picket proxy started (gateway mode)"
+            "picket proxy started ({})",
+            if transparent { "transparent mode" } else { "gateway mode" }
         );
         let readiness = admin_state.clone();
         tokio::spawn(async move {
@@ -369,7 +408,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             let _ = tx.send(true);
         });
         let log = BlockLog::stdout(metrics.block_log_dropped.clone());
-        gateway::run(cfg, engine, log.clone(), metrics, listener, rx).await;
+        gateway::run(cfg, engine, log.clone(), metrics, listeners, rx).await;
         // Give the block log writer a moment to flush what is queued.
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!(

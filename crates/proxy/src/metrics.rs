@@ -20,6 +20,15 @@ pub enum Direction {
     outbound,
 }
 
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::inbound => "inbound",
+            Direction::outbound => "outbound",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
 pub enum Proto {
