@@ -32,4 +32,4 @@ pub mod stream;
 
 pub use fields::{ExtractError, ExtractLimits, FieldSink};
 pub use inspect::{Decision, InspectConfig, OverLimit, RequestInspection, Verdict};
-pub use stream::{inspect_bytes, Http1Inspector, InspectedRequest, StreamState};
+pub use stream::{inspect_bytes, AwaitingBody, Http1Inspector, InspectedRequest, StreamState};

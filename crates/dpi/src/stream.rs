@@ -47,14 +47,28 @@ enum State<'e> {
         head: Head,
         inspection: RequestInspection<'e>,
         remaining: u64,
+        head_wire: u64,
     },
     Chunked {
         head: Head,
         inspection: RequestInspection<'e>,
         decoder: ChunkedDecoder,
+        head_wire: u64,
     },
     /// Framing could not be trusted; everything else is ignored.
     Desynchronised,
+}
+
+/// A request whose head is complete and judged while its body is still arriving: what a proxy
+/// needs to let `Expect: 100-continue` work (forward the inspected head so the server can answer
+/// 100, while the body stays held until it is inspected too).
+#[derive(Debug, Clone, Copy)]
+pub struct AwaitingBody<'a> {
+    pub head: &'a Head,
+    /// Stream bytes of the head (with any empty lines before it).
+    pub head_wire_len: u64,
+    /// Whether the head alone already blocks the request.
+    pub head_blocked: bool,
 }
 
 /// Streaming HTTP/1 request inspection over arbitrary pieces of a connection's bytes.
@@ -81,10 +95,35 @@ impl<'e> Http1Inspector<'e> {
         }
     }
 
+    /// The request whose body is arriving, if any.
+    pub fn awaiting_body(&self) -> Option<AwaitingBody<'_>> {
+        match &self.state {
+            State::Length {
+                head,
+                inspection,
+                head_wire,
+                ..
+            }
+            | State::Chunked {
+                head,
+                inspection,
+                head_wire,
+                ..
+            } => Some(AwaitingBody {
+                head,
+                head_wire_len: *head_wire,
+                head_blocked: inspection.blocked(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Where the stream stands (for header and body timeouts).
     pub fn state(&self) -> StreamState {
         match self.state {
-            State::Head { .. } if self.buf.is_empty() && self.wire == 0 => StreamState::Idle,
+            // Empty lines between requests (a CRLF some clients send after a body) do not start
+            // a request.
+            State::Head { .. } if self.buf.is_empty() => StreamState::Idle,
             State::Head { .. } => StreamState::Head,
             State::Length { .. } | State::Chunked { .. } => StreamState::Body,
             State::Desynchronised => StreamState::Desynchronised,
@@ -113,6 +152,7 @@ impl<'e> Http1Inspector<'e> {
                             .take_while(|&&b| b == b'\r' || b == b'\n')
                             .count();
                         input = &input[skip..];
+                        self.wire += skip as u64;
                         if input.is_empty() {
                             self.state = State::Head { scanned: 0 };
                             return;
@@ -156,6 +196,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     mut inspection,
                     remaining,
+                    head_wire,
                 } => {
                     let n = (remaining.min(input.len() as u64)) as usize;
                     inspection.body_chunk(&input[..n]);
@@ -168,6 +209,7 @@ impl<'e> Http1Inspector<'e> {
                             head,
                             inspection,
                             remaining: remaining - n as u64,
+                            head_wire,
                         };
                     }
                 }
@@ -175,6 +217,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     mut inspection,
                     mut decoder,
+                    head_wire,
                 } => {
                     let status = decoder.push(input, &mut |data| inspection.body_chunk(data));
                     match status {
@@ -184,6 +227,7 @@ impl<'e> Http1Inspector<'e> {
                                 head,
                                 inspection,
                                 decoder,
+                                head_wire,
                             };
                             return;
                         }
@@ -253,6 +297,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     inspection,
                     remaining: n,
+                    head_wire: self.wire,
                 };
             }
             Framing::Chunked => {
@@ -260,6 +305,7 @@ impl<'e> Http1Inspector<'e> {
                     head,
                     inspection,
                     decoder: ChunkedDecoder::new(self.cfg.chunked),
+                    head_wire: self.wire,
                 };
             }
             Framing::Invalid => {

@@ -97,7 +97,7 @@ fn byte_at_a_time_equals_whole() {
 #[test]
 fn every_pipelined_request_is_judged() {
     let stream = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
-POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"q\":\"hello\"}\
+POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"q\":\"hello\"}\r\n\
 GET /c?host=1.2.3.4%3Bcat%20/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n\
 POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: () { :; }; id\r\n\r\n\
 GET /e HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -246,4 +246,29 @@ fn oversized_head_is_a_verdict() {
     assert_eq!(reqs[0].verdict.decision(), Decision::Block);
     let got = ids(&reqs[0]);
     assert!(got.contains(&"PKT-PROTO-HEAD-LARGE".to_string()), "{got:?}");
+}
+
+#[test]
+fn a_head_waiting_for_its_body_is_reported_with_its_verdict() {
+    let cfg = InspectConfig::default();
+    let mut out = Vec::new();
+    let mut inspector = Http1Inspector::new(engine(), &cfg);
+    let head =
+        b"\r\nPOST /f HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    inspector.push(head, &mut out);
+    let a = inspector.awaiting_body().expect("body awaited");
+    assert_eq!(a.head_wire_len, head.len() as u64);
+    assert!(a.head.expects_continue() && !a.head_blocked);
+    inspector.push(b"ab", &mut out);
+    assert!(inspector.awaiting_body().is_some() && out.is_empty());
+    inspector.push(b"cde", &mut out);
+    assert!(inspector.awaiting_body().is_none());
+    assert_eq!(out[0].wire_len, head.len() as u64 + 5);
+
+    let mut inspector = Http1Inspector::new(engine(), &cfg);
+    inspector.push(
+        b"POST /f HTTP/1.1\r\nHost: a\r\nUser-Agent: () { :; }; id\r\nContent-Length: 5\r\n\r\n",
+        &mut out,
+    );
+    assert!(inspector.awaiting_body().unwrap().head_blocked);
 }

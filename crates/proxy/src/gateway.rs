@@ -393,6 +393,8 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
     }
     buf[..first.len()].copy_from_slice(&first);
     let mut preloaded = first.len();
+    // Bytes of the request in progress already forwarded (its head, for `Expect: 100-continue`).
+    let mut early: Option<u64> = None;
     let mut done = Vec::new();
     let mut request_start = Instant::now();
     let result = loop {
@@ -438,8 +440,14 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
             .metrics
             .inspection_seconds
             .observe(started.elapsed().as_secs_f64());
-        match forward_judged(shared, &mut done, &mut held, &mut up_wr, &conn).await? {
-            Next::Continue => {}
+        match forward_judged(shared, &mut done, &mut held, &mut up_wr, &conn, &mut early).await? {
+            Next::Continue => {
+                let protect = cfg.mode == Mode::Protect;
+                forward_head_early(
+                    &inspector, &mut held, &mut up_wr, &conn, &mut early, protect,
+                )
+                .await?;
+            }
             Next::Reset => {
                 relay.reset(client_rd).await;
                 return Ok(());
@@ -539,6 +547,7 @@ async fn forward_judged(
     held: &mut Vec<u8>,
     up_wr: &mut OwnedWriteHalf,
     conn: &ConnInfo,
+    early: &mut Option<u64>,
 ) -> Result<Next, ConnError> {
     let cfg = &shared.cfg;
     for req in done.drain(..) {
@@ -551,7 +560,9 @@ async fn forward_judged(
         if decision != Decision::Allow {
             record(shared, &req, conn, Event::Alert);
         }
-        let n = (req.wire_len as usize).min(held.len());
+        // The first request to complete is the one whose head may already have gone ahead.
+        let already = early.take().unwrap_or(0);
+        let n = (req.wire_len.saturating_sub(already) as usize).min(held.len());
         up_wr
             .write_all(&held[..n])
             .await
@@ -562,6 +573,39 @@ async fn forward_judged(
         }
     }
     Ok(Next::Continue)
+}
+
+/// `Expect: 100-continue`: a client waits for the server's `100 Continue` before it sends the
+/// body, and picket holds a request until its body is inspected, so the two would wait for each
+/// other (curl gives up waiting after a second, others never). Once such a head is complete
+/// and does not block on its own, it is forwarded ahead of the body; the body stays held until
+/// the whole request is judged, and a request blocked then is reset on both sides, so the
+/// server never receives a body that was not inspected.
+async fn forward_head_early(
+    inspector: &Http1Inspector<'_>,
+    held: &mut Vec<u8>,
+    up_wr: &mut OwnedWriteHalf,
+    conn: &ConnInfo,
+    early: &mut Option<u64>,
+    protect: bool,
+) -> Result<(), ConnError> {
+    if early.is_some() {
+        return Ok(());
+    }
+    let Some(a) = inspector.awaiting_body() else {
+        return Ok(());
+    };
+    if !a.head.expects_continue() || (a.head_blocked && protect) {
+        return Ok(());
+    }
+    let n = (a.head_wire_len as usize).min(held.len());
+    up_wr
+        .write_all(&held[..n])
+        .await
+        .map_err(upstream_err(conn.upstream))?;
+    held.drain(..n);
+    *early = Some(n as u64);
+    Ok(())
 }
 
 fn count_request(shared: &Shared, direction: Direction, decision: Decision) {

@@ -426,3 +426,30 @@ fn h2_prior_knowledge_is_refused_until_it_is_inspected() {
     );
     assert!(reset && got.is_empty());
 }
+
+#[test]
+fn expect_100_continue_does_not_wait_for_a_timeout() {
+    let b = backend();
+    let p = Picket::start(b.addr, &[]);
+    // Told to wait 30 s for the 100, curl would run into --max-time (10 s) if picket held the
+    // head until the body came.
+    let expect = ["-H", "Expect: 100-continue", "--expect100-timeout", "30"];
+    let body = "comment=".to_string() + &"word ".repeat(600);
+    let (rc, out) = curl(&[&expect[..], &["--data", &body, &p.url("/form")]].concat());
+    assert_eq!(rc, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["body_len"].as_u64(), Some(body.len() as u64));
+    assert!(
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "Expect"),
+        "{v}"
+    );
+    // The body is still inspected before it is forwarded.
+    let attack = body + "&host=1.2.3.4%3Bcat%20/etc/passwd";
+    let (rc, _) = curl(&[&expect[..], &["--data", &attack, &p.url("/form")]].concat());
+    assert_eq!(rc, CURL_RESET);
+    assert_eq!(p.next_log()["location"], "body:form:host");
+}
