@@ -85,6 +85,22 @@ pub struct Listener {
     pub direction: Direction,
 }
 
+/// Binds a listener. An IPv6 address listens for IPv6 only, so that `[::]:15001` and
+/// `0.0.0.0:15001` can both be bound and each connection's original destination is read with
+/// the option of its own family.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// The destination a redirected connection was addressed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OriginalDst(pub SocketAddr);

@@ -65,12 +65,13 @@ struct ProxyArgs {
     /// The one upstream every request goes to (gateway mode).
     #[arg(long)]
     upstream: Option<SocketAddr>,
-    /// Transparent mode: where redirected outbound connections arrive.
-    #[arg(long, default_value = "0.0.0.0:15001")]
-    outbound_listen: SocketAddr,
-    /// Transparent mode: where redirected inbound connections arrive.
-    #[arg(long, default_value = "0.0.0.0:15006")]
-    inbound_listen: SocketAddr,
+    /// Transparent mode: where redirected outbound connections arrive (IPv4 and IPv6; an
+    /// IPv6 address that cannot be bound, in a pod without IPv6, is skipped with a warning).
+    #[arg(long, value_delimiter = ',', default_values_t = [SocketAddr::from(([0, 0, 0, 0], 15001)), SocketAddr::from(([0u16; 8], 15001))])]
+    outbound_listen: Vec<SocketAddr>,
+    /// Transparent mode: where redirected inbound connections arrive (IPv4 and IPv6).
+    #[arg(long, value_delimiter = ',', default_values_t = [SocketAddr::from(([0, 0, 0, 0], 15006)), SocketAddr::from(([0u16; 8], 15006))])]
+    inbound_listen: Vec<SocketAddr>,
     /// Signature pack (TOML); the built-in default pack when absent.
     #[arg(long)]
     pack: Option<PathBuf>,
@@ -275,14 +276,16 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         (Some(listen), Some(upstream)) => {
             vec![(listen, Route::Fixed(upstream), Direction::inbound)]
         }
-        (None, None) => vec![
-            (
-                args.outbound_listen,
-                Route::OriginalDst,
-                Direction::outbound,
-            ),
-            (args.inbound_listen, Route::OriginalDst, Direction::inbound),
-        ],
+        (None, None) => args
+            .outbound_listen
+            .iter()
+            .map(|&a| (a, Route::OriginalDst, Direction::outbound))
+            .chain(
+                args.inbound_listen
+                    .iter()
+                    .map(|&a| (a, Route::OriginalDst, Direction::inbound)),
+            )
+            .collect(),
         _ => {
             eprintln!("picket proxy: --listen and --upstream go together (gateway mode); give neither for transparent mode");
             return ExitCode::from(2);
@@ -358,8 +361,13 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for (addr, route, direction) in plan {
-            let listener = match tokio::net::TcpListener::bind(addr).await {
+            let listener = match gateway::bind(addr) {
                 Ok(l) => l,
+                // A pod without IPv6: the IPv4 listeners serve alone.
+                Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
+                    tracing::warn!(%addr, error = %e, "IPv6 not available; not listening there");
+                    continue;
+                }
                 Err(e) => {
                     eprintln!("picket proxy: cannot listen on {addr}: {e}");
                     return ExitCode::from(1);
@@ -418,6 +426,11 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         );
         ExitCode::SUCCESS
     })
+}
+
+fn ipv6_unavailable(e: &std::io::Error) -> bool {
+    // EAFNOSUPPORT (97) and EADDRNOTAVAIL (99) on Linux.
+    matches!(e.raw_os_error(), Some(97) | Some(99))
 }
 
 async fn wait_for_shutdown_signal() {

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{python_peer_with, Picket};
+use common::{python_peer_on, Picket};
 
 const PROXY_UID: &str = "2102";
 
@@ -91,8 +91,8 @@ fn run(prog: &str, args: &[&str]) {
 
 /// The picket binary, copied where UID 2102 can execute it (the checkout may sit under a
 /// directory only root can enter).
-fn binary_for_proxy_uid() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("picket-transparent-{}", std::process::id()));
+fn binary_for_proxy_uid(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("picket-transparent-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("picket");
@@ -102,7 +102,22 @@ fn binary_for_proxy_uid() -> PathBuf {
 }
 
 #[test]
-fn outbound_connections_go_to_their_original_destination_after_inspection() {
+fn outbound_ipv4_connections_go_to_their_original_destination_after_inspection() {
+    outbound_through_redirect(Family::V4);
+}
+
+#[test]
+fn outbound_ipv6_connections_go_to_their_original_destination_after_inspection() {
+    outbound_through_redirect(Family::V6);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Family {
+    V4,
+    V6,
+}
+
+fn outbound_through_redirect(family: Family) {
     if let Err(why) = prerequisites() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -111,11 +126,15 @@ fn outbound_connections_go_to_their_original_destination_after_inspection() {
         eprintln!("skipping the transparent-mode test: {why}");
         return;
     }
-    let ns = Netns::new(&format!("picket-t{}", std::process::id()));
-    let backend = python_peer_with(ns.cmd("python3"), "backend.py");
+    let (host, iptables, listen, url_host, tag) = match family {
+        Family::V4 => ("127.0.0.1", "iptables", "127.0.0.1:15001", "127.0.0.1", "4"),
+        Family::V6 => ("::1", "ip6tables", "[::1]:15001", "[::1]", "6"),
+    };
+    let ns = Netns::new(&format!("picket-t{}-{tag}", std::process::id()));
+    let backend = python_peer_on(ns.cmd("python3"), "backend.py", host);
     let port = backend.addr.port().to_string();
 
-    let bin = binary_for_proxy_uid();
+    let bin = binary_for_proxy_uid(tag);
     let mut cmd = ns.cmd("setpriv");
     cmd.args([
         &format!("--reuid={PROXY_UID}"),
@@ -126,7 +145,7 @@ fn outbound_connections_go_to_their_original_destination_after_inspection() {
     .args([
         "proxy",
         "--outbound-listen",
-        "127.0.0.1:15001",
+        listen,
         "--inbound-listen",
         "127.0.0.1:15006",
         "--admin-listen",
@@ -135,7 +154,7 @@ fn outbound_connections_go_to_their_original_destination_after_inspection() {
     let picket = Picket::spawn(cmd);
     // What `picket init` will install for outbound traffic: everything but picket's own.
     ns.exec_ok(&[
-        "iptables",
+        iptables,
         "-t",
         "nat",
         "-A",
@@ -143,7 +162,7 @@ fn outbound_connections_go_to_their_original_destination_after_inspection() {
         "-p",
         "tcp",
         "-d",
-        "127.0.0.1",
+        host,
         "--dport",
         &port,
         "-m",
@@ -157,22 +176,27 @@ fn outbound_connections_go_to_their_original_destination_after_inspection() {
         "15001",
     ]);
 
-    let url = format!("http://127.0.0.1:{port}");
-    let (rc, body) = ns.curl(&[&format!("{url}/hello?q=bash+away")]);
+    let url = format!("http://{url_host}:{port}");
+    let (rc, body) = ns.curl(&["-g", &format!("{url}/hello?q=bash+away")]);
     assert_eq!(rc, 0, "benign request through the redirect");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["path"], "/hello?q=bash+away");
 
-    let (rc, _) = ns.curl(&["-A", "() { :; }; /bin/id", &format!("{url}/cgi-bin/x")]);
+    let (rc, _) = ns.curl(&[
+        "-g",
+        "-A",
+        "() { :; }; /bin/id",
+        &format!("{url}/cgi-bin/x"),
+    ]);
     assert_eq!(rc, 56, "attack reset");
     let log = picket.next_log();
     assert_eq!(log["direction"], "outbound");
-    assert_eq!(log["dst"], format!("127.0.0.1:{port}"));
+    assert_eq!(log["dst"], format!("{url_host}:{port}"));
     assert_eq!(log["signature"]["id"], "PKT-SHELLSHOCK-FUNC");
 
     // A connection made straight to the listener has no other destination: refused, not
     // looped back into picket.
-    let (rc, _) = ns.curl(&["http://127.0.0.1:15001/"]);
+    let (rc, _) = ns.curl(&["-g", &format!("http://{listen}/")]);
     assert_ne!(rc, 0);
     let (rc, metrics) = ns.curl(&["-f", "http://127.0.0.1:15090/metrics"]);
     assert_eq!(rc, 0);

@@ -39,12 +39,19 @@ fn python_peer(script: &str) -> Backend {
 
 /// Starts a test peer script through `cmd` (`python3`, or a wrapper such as `ip netns exec`).
 /// It prints its port on its first line.
-pub fn python_peer_with(mut cmd: Command, script: &str) -> Backend {
+pub fn python_peer_with(cmd: Command, script: &str) -> Backend {
+    python_peer_on(cmd, script, "127.0.0.1")
+}
+
+/// The same, listening on `host` (`::1` for IPv6).
+pub fn python_peer_on(mut cmd: Command, script: &str, host: &str) -> Backend {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
         .join(script);
+    let ip: std::net::IpAddr = host.parse().expect("peer address");
     let mut child = cmd
         .arg(script)
+        .arg(host)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -56,7 +63,7 @@ pub fn python_peer_with(mut cmd: Command, script: &str) -> Backend {
     let port: u16 = line.trim().parse().expect("backend port");
     Backend {
         _proc: Proc(child),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr: SocketAddr::new(ip, port),
     }
 }
 

@@ -6,6 +6,7 @@ header names exactly as received (case and order), and the body length. Prints i
 first line of stdout. Stopped by the test through its PID.
 """
 import json
+import socket
 import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler
@@ -50,7 +51,12 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
 if __name__ == "__main__":
-    srv = Server(("127.0.0.1", 0), Echo)
+    host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
+    srv = (Server6 if ":" in host else Server)((host, 0), Echo)
     print(srv.server_address[1], flush=True)
     srv.serve_forever()
