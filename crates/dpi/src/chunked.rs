@@ -19,7 +19,7 @@
 //! [`ChunkedLimits::max_trailers`] bytes) so the caller can inspect it. Input may be split at any
 //! byte; the result does not depend on how it is split.
 
-use crate::http1::is_tchar;
+use crate::http1::{hex_val, is_tchar};
 use picket_signatures::Anomaly;
 
 /// Limits for one chunked body.
@@ -406,15 +406,6 @@ fn check_text(b: u8) -> Result<(), ChunkedError> {
         b'\t' => Ok(()),
         0x01..=0x1f | 0x7f => Err(ChunkedError::ControlCharacter),
         _ => Ok(()),
-    }
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -27,6 +27,7 @@
 use picket_signatures::Target;
 
 use crate::fields::{ExtractError, ExtractLimits, FieldSink};
+use crate::http1::hex_val;
 
 /// Splits `input` into pairs, percent-decodes names and values once, and emits
 /// `(target, name, value)` for each. Used with [`Target::Arg`] for query strings and
@@ -89,15 +90,6 @@ pub fn percent_decode(input: &[u8], plus_as_space: bool, out: &mut Vec<u8>) {
             _ => out.push(b),
         }
         i += 1;
-    }
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -389,7 +389,7 @@ impl Head {
 }
 
 /// Methods that are not reported as [`Anomaly::InvalidMethod`]: RFC 9110, PATCH, WebDAV.
-const KNOWN_METHODS: &[&[u8]] = &[
+pub const KNOWN_METHODS: &[&[u8]] = &[
     b"GET",
     b"HEAD",
     b"POST",
@@ -537,7 +537,8 @@ fn te_value_ok(raw_value: &[u8]) -> bool {
     raw_value.get(start..end) == Some(b"chunked".as_slice())
 }
 
-fn hex_val(b: u8) -> Option<u8> {
+/// The value of one hex digit.
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

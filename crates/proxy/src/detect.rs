@@ -12,6 +12,8 @@
 //! would let a client connect, wait, and then send an attack uninspected. The proxy only counts
 //! and logs connections whose client stays silent longer than the detection timeout.
 
+use picket_dpi::http1::KNOWN_METHODS;
+
 /// What a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -45,28 +47,6 @@ const MAX_METHOD: usize = 16;
 /// with an unknown method is still HTTP (and inspected, named as an invalid method), while
 /// `EHLO mail.example.org` is SMTP.
 const MAX_FIRST_LINE: usize = 8 << 10;
-
-const METHODS: &[&[u8]] = &[
-    b"GET",
-    b"HEAD",
-    b"POST",
-    b"PUT",
-    b"DELETE",
-    b"CONNECT",
-    b"OPTIONS",
-    b"TRACE",
-    b"PATCH",
-    b"PROPFIND",
-    b"PROPPATCH",
-    b"MKCOL",
-    b"COPY",
-    b"MOVE",
-    b"LOCK",
-    b"UNLOCK",
-    b"REPORT",
-    b"SEARCH",
-    b"MKCALENDAR",
-];
 
 /// Decides from the first bytes, or returns `None` when more bytes are needed.
 pub fn detect(first: &[u8]) -> Option<Protocol> {
@@ -112,7 +92,7 @@ pub fn detect(first: &[u8]) -> Option<Protocol> {
     if end == 0 {
         return Some(Protocol::Opaque);
     }
-    if METHODS.contains(&&bytes[..end]) {
+    if KNOWN_METHODS.contains(&&bytes[..end]) {
         return Some(Protocol::Http1);
     }
     // An unknown token: HTTP only if its line carries an HTTP version.

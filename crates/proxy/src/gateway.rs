@@ -385,16 +385,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
             let name = other.map_or("opaque_port", Protocol::as_str);
             shared.metrics.detected(name, "opaque");
             tracing::info!(peer = %peer, protocol = name, "relaying as opaque TCP");
-            if !first.is_empty() {
-                up_wr
-                    .write_all(&first)
-                    .await
-                    .map_err(upstream_err(conn.upstream))?;
-            }
-            let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
-            let _ = up_wr.shutdown().await;
-            relay.finish().await;
-            return Ok(());
+            return tunnel(&first, client_rd, up_wr, relay, conn.upstream).await;
         }
     }
 
@@ -469,16 +460,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
                 return Ok(());
             }
             Next::Tunnel => {
-                if !held.is_empty() {
-                    up_wr
-                        .write_all(&held)
-                        .await
-                        .map_err(upstream_err(conn.upstream))?;
-                }
-                let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
-                let _ = up_wr.shutdown().await;
-                relay.finish().await;
-                return Ok(());
+                return tunnel(&held, client_rd, up_wr, relay, conn.upstream).await;
             }
         }
         if inspector.state() != StreamState::Idle && held.is_empty() {
@@ -489,11 +471,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
             // signature disabled): nothing after it can be framed, so nothing after it is
             // forwarded as if it were.
             if cfg.mode == Mode::Monitor {
-                let _ = up_wr.write_all(&held).await;
-                let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
-                let _ = up_wr.shutdown().await;
-                relay.finish().await;
-                return Ok(());
+                return tunnel(&held, client_rd, up_wr, relay, conn.upstream).await;
             }
             relay.reset(client_rd).await;
             return Ok(());
@@ -519,6 +497,27 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
         tracing::info!(peer = %peer, "upstream kept the connection open after the client left");
     }
     result
+}
+
+/// Relays the rest of the connection as opaque bytes: what was already read first, then
+/// everything the client sends, while the relay task carries the other direction.
+async fn tunnel(
+    already_read: &[u8],
+    mut client_rd: OwnedReadHalf,
+    mut up_wr: OwnedWriteHalf,
+    relay: Relay,
+    upstream: SocketAddr,
+) -> Result<(), ConnError> {
+    if !already_read.is_empty() {
+        up_wr
+            .write_all(already_read)
+            .await
+            .map_err(upstream_err(upstream))?;
+    }
+    let _ = tokio::io::copy(&mut client_rd, &mut up_wr).await;
+    let _ = up_wr.shutdown().await;
+    relay.finish().await;
+    Ok(())
 }
 
 /// The response relay task of one connection.
