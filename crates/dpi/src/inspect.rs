@@ -169,10 +169,17 @@ pub struct RequestInspection<'e> {
 
 impl<'e> RequestInspection<'e> {
     pub fn new(engine: &'e Engine, cfg: &'e InspectConfig) -> Self {
+        RequestInspection::with_scratch(engine, cfg, Scratch::default())
+    }
+
+    /// The same, reusing the scanning buffers of an earlier request (see
+    /// [`finish_reusing`](Self::finish_reusing)): a connection's requests then allocate no
+    /// new buffers once the first has warmed them up.
+    pub fn with_scratch(engine: &'e Engine, cfg: &'e InspectConfig, scratch: Scratch) -> Self {
         RequestInspection {
             engine,
             cfg,
-            scratch: Scratch::default(),
+            scratch,
             hits: Vec::new(),
             host: Vec::new(),
             path: Vec::new(),
@@ -302,7 +309,12 @@ impl<'e> RequestInspection<'e> {
     }
 
     /// Phases 3 and 4: inspects the held body and returns the verdict.
-    pub fn finish(mut self) -> Verdict {
+    pub fn finish(self) -> Verdict {
+        self.finish_reusing().0
+    }
+
+    /// [`finish`](Self::finish), handing back the scanning buffers for the next request.
+    pub fn finish_reusing(mut self) -> (Verdict, Scratch) {
         if self.over_limit {
             self.anomaly(Anomaly::BodyOverInspectionLimit, b"");
             if self.cfg.over_limit == OverLimit::FailClosed {
@@ -321,7 +333,7 @@ impl<'e> RequestInspection<'e> {
             let body = std::mem::take(&mut self.body);
             self.inspect_body(&body);
         }
-        Verdict { hits: self.hits }
+        (Verdict { hits: self.hits }, self.scratch)
     }
 
     fn inspect_body(&mut self, raw: &[u8]) {

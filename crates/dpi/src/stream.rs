@@ -9,7 +9,7 @@
 //! new request, which is exactly the smuggling a proxy must not enable. The proxy closes such a
 //! connection; here, the remaining bytes are counted and ignored.
 
-use picket_signatures::{Anomaly, Engine};
+use picket_signatures::{Anomaly, Engine, Scratch};
 
 use crate::chunked::{ChunkedDecoder, ChunkedStatus};
 use crate::http1::{find_head_end, parse_head, Framing, Head};
@@ -81,6 +81,8 @@ pub struct Http1Inspector<'e> {
     ignored: u64,
     /// Stream bytes taken by the request in progress.
     wire: u64,
+    /// Scanning buffers handed from one request to the next.
+    spare: Scratch,
 }
 
 impl<'e> Http1Inspector<'e> {
@@ -92,6 +94,7 @@ impl<'e> Http1Inspector<'e> {
             buf: Vec::new(),
             ignored: 0,
             wire: 0,
+            spare: Scratch::default(),
         }
     }
 
@@ -286,7 +289,8 @@ impl<'e> Http1Inspector<'e> {
 
     fn start_request(&mut self, raw: Vec<u8>, out: &mut Vec<InspectedRequest>) {
         let head = parse_head(raw, &self.cfg.head);
-        let mut inspection = RequestInspection::new(self.engine, self.cfg);
+        let mut inspection =
+            RequestInspection::with_scratch(self.engine, self.cfg, std::mem::take(&mut self.spare));
         inspection.head(&head);
         match head.framing() {
             Framing::None | Framing::ContentLength(0) => {
@@ -330,7 +334,8 @@ impl<'e> Http1Inspector<'e> {
     /// inspected as it stands, with the anomaly that says why.
     fn judge_head_only(&mut self, raw: Vec<u8>, why: Anomaly) -> InspectedRequest {
         let head = parse_head(raw, &self.cfg.head);
-        let mut inspection = RequestInspection::new(self.engine, self.cfg);
+        let mut inspection =
+            RequestInspection::with_scratch(self.engine, self.cfg, std::mem::take(&mut self.spare));
         inspection.head(&head);
         inspection.anomaly(why, head.request_line());
         InspectedRequest {
@@ -348,9 +353,11 @@ impl<'e> Http1Inspector<'e> {
         out: &mut Vec<InspectedRequest>,
     ) {
         let body_len = inspection.body_seen();
+        let (verdict, scratch) = inspection.finish_reusing();
+        self.spare = scratch;
         out.push(InspectedRequest {
             head,
-            verdict: inspection.finish(),
+            verdict,
             body_len,
             wire_len: std::mem::take(&mut self.wire),
         });
