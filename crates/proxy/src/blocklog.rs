@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use picket_dpi::Verdict;
-use picket_signatures::{Action, Engine};
+use picket_signatures::Engine;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -192,15 +192,6 @@ impl BlockLog {
         if self.tx.try_send(bytes).is_err() {
             self.dropped.inc();
         }
-    }
-}
-
-/// Whether the verdict's blocking findings all come from `alert` signatures.
-pub fn event_for(verdict: &Verdict) -> Event {
-    if verdict.hits.iter().any(|h| h.action == Action::Block) {
-        Event::Block
-    } else {
-        Event::Alert
     }
 }
 

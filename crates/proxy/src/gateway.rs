@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-use crate::blocklog::{event_for, BlockAction, BlockLog, Event, RequestFacts};
+use crate::blocklog::{BlockAction, BlockLog, Event, RequestFacts};
 use crate::detect::{detect, Protocol};
 pub use crate::metrics::Direction;
 use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
@@ -639,15 +639,25 @@ fn upstream_err(addr: SocketAddr) -> impl Fn(std::io::Error) -> ConnError {
     move |source| ConnError::Upstream { addr, source }
 }
 
+/// Logs a judged request: a block when picket refused it, an alert when it let it through.
 fn record(shared: &Shared, req: &InspectedRequest, conn: &ConnInfo, event: Event) {
+    let head = &req.head;
+    let target = (head.method(), head.host().unwrap_or(b""), head.path());
+    log_verdict(shared, conn, &req.verdict, event, target);
+}
+
+/// The one place a verdict becomes a block log line and a finding in the metrics.
+/// `target` is (method, authority, path), empty where the head is not known.
+fn log_verdict(
+    shared: &Shared,
+    conn: &ConnInfo,
+    verdict: &picket_dpi::Verdict,
+    event: Event,
+    (method, authority, path): (&[u8], &[u8], &[u8]),
+) {
     let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
-    let event = if event == Event::Block {
-        event_for(&req.verdict)
-    } else {
-        Event::Alert
-    };
-    count_finding(shared, &req.verdict, event);
+    count_finding(shared, verdict, event);
     let facts = RequestFacts {
         request_id: &request_id,
         direction: conn.direction.as_str(),
@@ -655,14 +665,14 @@ fn record(shared: &Shared, req: &InspectedRequest, conn: &ConnInfo, event: Event
         src: conn.peer,
         dst: conn.upstream,
         peer_identity: None,
-        method: req.head.method(),
-        authority: req.head.host().unwrap_or(b""),
-        path: req.head.path(),
+        method,
+        authority,
+        path,
     };
     shared.log.record(
         &shared.engine,
         &facts,
-        &req.verdict,
+        verdict,
         event,
         BlockAction::Reset,
         shared.cfg.mode.as_str(),
@@ -700,27 +710,6 @@ fn record_over_limit(shared: &Shared, conn: &ConnInfo) {
     };
     hit.action = picket_signatures::Action::Block;
     let verdict = picket_dpi::Verdict { hits: vec![hit] };
-    let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
-    let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
-    let facts = RequestFacts {
-        request_id: &request_id,
-        direction: conn.direction.as_str(),
-        proto: "http1",
-        src: conn.peer,
-        dst: conn.upstream,
-        peer_identity: None,
-        method: b"",
-        authority: b"",
-        path: b"",
-    };
     count_request(shared, conn.direction, Decision::Block);
-    count_finding(shared, &verdict, Event::Block);
-    shared.log.record(
-        &shared.engine,
-        &facts,
-        &verdict,
-        Event::Block,
-        BlockAction::Reset,
-        shared.cfg.mode.as_str(),
-    );
+    log_verdict(shared, conn, &verdict, Event::Block, (b"", b"", b""));
 }
