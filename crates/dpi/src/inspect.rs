@@ -297,11 +297,17 @@ impl<'e> RequestInspection<'e> {
 
     /// A protocol anomaly found by the caller (a framing error, a truncated stream).
     pub fn anomaly(&mut self, anomaly: Anomaly, excerpt: &[u8]) {
+        self.anomaly_with(anomaly, excerpt, |_| {});
+    }
+
+    /// Reports an anomaly, letting `adjust` change its finding (its action) before it counts.
+    fn anomaly_with(&mut self, anomaly: Anomaly, excerpt: &[u8], adjust: impl FnOnce(&mut Hit)) {
         let req = RequestContext {
             host: &self.host,
             path: &self.path,
         };
-        if let Some(hit) = self.engine.anomaly(&req, anomaly, excerpt) {
+        if let Some(mut hit) = self.engine.anomaly(&req, anomaly, excerpt) {
+            adjust(&mut hit);
             if !self.hits.iter().any(|h| h.signature == hit.signature) {
                 self.hits.push(hit);
             }
@@ -316,18 +322,13 @@ impl<'e> RequestInspection<'e> {
     /// [`finish`](Self::finish), handing back the scanning buffers for the next request.
     pub fn finish_reusing(mut self) -> (Verdict, Scratch) {
         if self.over_limit {
-            self.anomaly(Anomaly::BodyOverInspectionLimit, b"");
-            if self.cfg.over_limit == OverLimit::FailClosed {
-                for h in &mut self.hits {
-                    if self.engine.signatures()[h.signature as usize].detection
-                        == picket_signatures::pack::Detection::Anomaly(
-                            Anomaly::BodyOverInspectionLimit,
-                        )
-                    {
-                        h.action = Action::Block;
-                    }
+            // Fail-closed turns the (by default alert-only) finding into a refusal.
+            let fail_closed = self.cfg.over_limit == OverLimit::FailClosed;
+            self.anomaly_with(Anomaly::BodyOverInspectionLimit, b"", |hit| {
+                if fail_closed {
+                    hit.action = Action::Block;
                 }
-            }
+            });
         }
         if !self.body.is_empty() {
             let body = std::mem::take(&mut self.body);
