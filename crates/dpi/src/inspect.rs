@@ -314,6 +314,68 @@ impl<'e> RequestInspection<'e> {
         }
     }
 
+    /// Phase 2 for gRPC over HTTP/2: one whole length-prefixed message (prefix included),
+    /// inspected now rather than at the end of the body, because a streaming call may never
+    /// end while its messages must be forwarded as they come. The caller holds the message
+    /// until this returns and forwards it only if [`blocked`](Self::blocked) stays false.
+    pub fn grpc_message(&mut self, message: &[u8]) {
+        self.body_seen += message.len() as u64;
+        self.scan(Target::Body, b"", message);
+        let limits = self.cfg.extract;
+        let coding = match self.grpc_encoding.as_deref() {
+            None => Ok(vec![ContentCoding::Identity]),
+            Some(e) => ContentCoding::from_header(e),
+        };
+        let cfg = self.cfg;
+        let mut sink = ScanSink {
+            inspection: self,
+            anomalies: Vec::new(),
+        };
+        match coding {
+            Ok(c) => {
+                let mut dec = MessageDecoder::new(
+                    c.first().copied().unwrap_or(ContentCoding::Identity),
+                    cfg.grpc_max_message,
+                    cfg.decode,
+                );
+                if dec
+                    .push(message, &limits, &mut sink)
+                    .and_then(|()| dec.finish(&mut sink))
+                    .is_err()
+                {
+                    sink.anomalies.push(Anomaly::GrpcFrameInvalid);
+                }
+            }
+            Err(e) => sink.anomalies.push(e.anomaly()),
+        }
+        for a in std::mem::take(&mut sink.anomalies) {
+            sink.inspection.anomaly(a, b"");
+        }
+    }
+
+    /// A body (or one gRPC message) too large to hold, which the caller will not hold: the
+    /// over-limit finding is recorded now — blocking under fail-closed, an alert under
+    /// fail-open — instead of at [`finish`](Self::finish).
+    pub fn over_limit_now(&mut self) {
+        let fail_closed = self.cfg.over_limit == OverLimit::FailClosed;
+        self.anomaly_with(Anomaly::BodyOverInspectionLimit, b"", |hit| {
+            if fail_closed {
+                hit.action = Action::Block;
+            }
+        });
+    }
+
+    /// The decision the findings so far add up to.
+    pub fn decision(&self) -> Decision {
+        if self.blocked() {
+            Decision::Block
+        } else if self.hits.is_empty() {
+            Decision::Allow
+        } else {
+            Decision::Alert
+        }
+    }
+
     /// Phases 3 and 4: inspects the held body and returns the verdict.
     pub fn finish(self) -> Verdict {
         self.finish_reusing().0
@@ -323,12 +385,7 @@ impl<'e> RequestInspection<'e> {
     pub fn finish_reusing(mut self) -> (Verdict, Scratch) {
         if self.over_limit {
             // Fail-closed turns the (by default alert-only) finding into a refusal.
-            let fail_closed = self.cfg.over_limit == OverLimit::FailClosed;
-            self.anomaly_with(Anomaly::BodyOverInspectionLimit, b"", |hit| {
-                if fail_closed {
-                    hit.action = Action::Block;
-                }
-            });
+            self.over_limit_now();
         }
         if !self.body.is_empty() {
             let body = std::mem::take(&mut self.body);

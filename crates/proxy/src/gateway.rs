@@ -29,8 +29,10 @@ use tokio::time::Instant;
 
 use crate::blocklog::{BlockAction, BlockLog, Event, RequestFacts};
 use crate::detect::{detect, Protocol};
+use crate::http2::H2Settings;
 pub use crate::metrics::Direction;
 use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
+use crate::prefixed::Prefixed;
 
 /// What to do with a request the engine blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct GatewayConfig {
     pub detect_timeout: Duration,
     /// Upstream ports whose traffic is relayed as opaque TCP without detection.
     pub opaque_ports: Vec<u16>,
+    /// HTTP/2 and gRPC bounds and refusal style.
+    pub h2: H2Settings,
 }
 
 /// Where a listener's connections go.
@@ -123,10 +127,10 @@ impl OriginalDst {
 
 /// One client connection's facts, for forwarding, logs and metrics.
 #[derive(Debug, Clone, Copy)]
-struct ConnInfo {
-    peer: SocketAddr,
-    upstream: SocketAddr,
-    direction: Direction,
+pub(crate) struct ConnInfo {
+    pub(crate) peer: SocketAddr,
+    pub(crate) upstream: SocketAddr,
+    pub(crate) direction: Direction,
 }
 
 /// Why a connection ended early. Each is logged once, with the peer.
@@ -150,13 +154,23 @@ pub enum ConnError {
     NoOriginalDst(#[source] std::io::Error),
     #[error("connection addressed to picket itself ({0}); refused to avoid a loop")]
     Loop(SocketAddr),
+    #[error("client HTTP/2: {0}")]
+    H2Client(#[source] h2::Error),
+    #[error("upstream {addr} HTTP/2: {source}")]
+    H2Upstream {
+        addr: SocketAddr,
+        #[source]
+        source: h2::Error,
+    },
+    #[error("upstream {0} sent bytes that are not HTTP/2 to an HTTP/2 client")]
+    UpstreamNotH2(SocketAddr),
 }
 
-struct Shared {
-    cfg: GatewayConfig,
-    engine: Arc<Engine>,
-    log: Arc<BlockLog>,
-    metrics: Arc<Metrics>,
+pub(crate) struct Shared {
+    pub(crate) cfg: GatewayConfig,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) log: Arc<BlockLog>,
+    pub(crate) metrics: Arc<Metrics>,
     next_request: AtomicU64,
     id_prefix: u64,
 }
@@ -248,8 +262,12 @@ pub async fn run(
                 shared.metrics.connection_error(match e {
                     ConnError::Idle(_) => "idle",
                     ConnError::RequestTimeout(_) => "request_timeout",
-                    ConnError::Upstream { .. } | ConnError::UpstreamTimeout(_) => "upstream",
+                    ConnError::Upstream { .. }
+                    | ConnError::UpstreamTimeout(_)
+                    | ConnError::H2Upstream { .. }
+                    | ConnError::UpstreamNotH2(_) => "upstream",
                     ConnError::Client(_) => "client",
+                    ConnError::H2Client(_) => "h2_protocol",
                     ConnError::NoOriginalDst(_) => "no_original_dst",
                     ConnError::Loop(_) => "loop",
                 });
@@ -294,7 +312,7 @@ fn resolve(client: &TcpStream, route: Route, own_ports: &[u16]) -> Result<Socket
     }
 }
 
-async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(), ConnError> {
+async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
     let peer = conn.peer;
     let upstream =
@@ -310,36 +328,9 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
         };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let (mut client_rd, mut client_wr) = client.into_split();
-    let (mut up_rd, mut up_wr) = upstream.into_split();
-    // Responses flow back on their own task. `kill` makes it drop the client's write half
-    // without the FIN a normal drop sends, so that the close after `SO_LINGER` 0 is a bare RST.
-    let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
-    let relay = tokio::spawn(async move {
-        let forget = {
-            let copy = tokio::io::copy(&mut up_rd, &mut client_wr);
-            tokio::pin!(copy);
-            tokio::select! {
-                _ = &mut copy => false,
-                k = &mut killed => match k {
-                    Ok(()) => true,
-                    Err(_) => {
-                        let _ = copy.await;
-                        false
-                    }
-                },
-            }
-        };
-        if forget {
-            client_wr.forget();
-        } else {
-            let _ = client_wr.shutdown().await;
-        }
-    });
-    let relay = Relay {
-        task: relay,
-        kill: Some(kill),
-    };
+    let (mut client_rd, client_wr) = client.into_split();
+    let (up_rd, mut up_wr) = upstream.into_split();
+    let mut relay = Relay::start(up_rd, client_wr);
 
     let mut buf = vec![0u8; 16 << 10];
     let mut first = Vec::new();
@@ -373,15 +364,32 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Shared) -> Result<(),
         }
     };
     match protocol {
-        Some(Protocol::Http1) => shared.metrics.detected("http1", "inspected"),
-        Some(Protocol::H2) if cfg.mode == Mode::Protect => {
-            // Not inspected yet: refusing is visible, passing would be a silent hole.
-            shared.metrics.detected("h2", "refused");
-            tracing::warn!(peer = %peer, "HTTP/2 prior-knowledge connection refused: HTTP/2 inspection is not implemented yet");
-            relay.reset(client_rd).await;
-            return Ok(());
+        Some(Protocol::Http1) => {
+            shared.metrics.detected("http1", "inspected");
+            relay.open();
+        }
+        Some(Protocol::H2) => {
+            shared.metrics.detected("h2", "inspected");
+            let Some((up_rd, client_wr, early)) = relay.hand_back().await else {
+                // The upstream already spoke, and not HTTP/2: it cannot serve this client.
+                return Err(ConnError::UpstreamNotH2(conn.upstream));
+            };
+            let client = client_rd
+                .reunite(client_wr)
+                .map_err(|e| ConnError::Client(std::io::Error::other(e)))?;
+            let upstream = up_rd
+                .reunite(up_wr)
+                .map_err(|e| ConnError::Client(std::io::Error::other(e)))?;
+            return crate::http2::serve(
+                Prefixed::new(first, client),
+                Prefixed::new(early, upstream),
+                conn,
+                shared.clone(),
+            )
+            .await;
         }
         other => {
+            relay.open();
             let name = other.map_or("opaque_port", Protocol::as_str);
             shared.metrics.detected(name, "opaque");
             tracing::info!(peer = %peer, protocol = name, "relaying as opaque TCP");
@@ -522,11 +530,123 @@ async fn tunnel(
 
 /// The response relay task of one connection.
 struct Relay {
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Option<HandBack>>,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
+    gate: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// What the relay returns when the connection turns out to be HTTP/2: the halves it held and
+/// the upstream bytes it read but did not relay.
+type HandBack = (OwnedReadHalf, OwnedWriteHalf, Vec<u8>);
+
+/// Most upstream bytes held back while they may be an HTTP/2 server preface.
+const MAX_EARLY_UPSTREAM: usize = 16 << 10;
+
+/// Whether upstream bytes may be the start of an HTTP/2 server preface (a SETTINGS frame on
+/// stream 0). An HTTP/2 server may send it as soon as the connection opens, before the client
+/// said anything; relaying it raw would break the client's HTTP/2 connection with picket.
+/// Greetings of server-first protocols (SMTP `220 `, a MySQL handshake) fail this at once.
+fn could_be_h2_preface(early: &[u8]) -> bool {
+    early.iter().take(9).enumerate().all(|(i, &b)| match i {
+        0..=2 => true,
+        3 => b == 0x04,
+        _ => b == 0,
+    })
 }
 
 impl Relay {
+    /// Starts relaying the upstream's bytes to the client. Until the client's protocol is
+    /// known, bytes that may be an HTTP/2 server preface are held (see [`Relay::hand_back`]);
+    /// anything else is relayed at once, so server-first protocols never wait for detection.
+    /// `kill` makes it drop the client's write half without the FIN a normal drop sends, so
+    /// that the close after `SO_LINGER` 0 is a bare RST.
+    fn start(mut up_rd: OwnedReadHalf, mut client_wr: OwnedWriteHalf) -> Relay {
+        let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
+        let (gate, mut gated) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut early = Vec::new();
+            // Set when `kill` resolved with its sender dropped: finish, do not abort.
+            let mut finishing = false;
+            while could_be_h2_preface(&early) && early.len() < MAX_EARLY_UPSTREAM {
+                tokio::select! {
+                    g = &mut gated => {
+                        if g.is_ok() {
+                            return Some((up_rd, client_wr, early));
+                        }
+                        break;
+                    }
+                    k = &mut killed, if !finishing => {
+                        if k.is_ok() {
+                            client_wr.forget();
+                            return None;
+                        }
+                        finishing = true;
+                    }
+                    r = up_rd.read_buf(&mut early) => {
+                        if !matches!(r, Ok(n) if n > 0) {
+                            break;
+                        }
+                    }
+                }
+            }
+            // A hand-back asked for just as the loop ended still wins: nothing was relayed.
+            if gated.try_recv().is_ok() {
+                return Some((up_rd, client_wr, early));
+            }
+            // From here on a hand-back fails at once (see `hand_back`).
+            drop(gated);
+            if !early.is_empty() && client_wr.write_all(&early).await.is_err() {
+                return None;
+            }
+            let forget = if finishing {
+                let _ = tokio::io::copy(&mut up_rd, &mut client_wr).await;
+                false
+            } else {
+                let copy = tokio::io::copy(&mut up_rd, &mut client_wr);
+                tokio::pin!(copy);
+                tokio::select! {
+                    _ = &mut copy => false,
+                    k = &mut killed => match k {
+                        Ok(()) => true,
+                        Err(_) => {
+                            let _ = copy.await;
+                            false
+                        }
+                    },
+                }
+            };
+            if forget {
+                client_wr.forget();
+            } else {
+                let _ = client_wr.shutdown().await;
+            }
+            None
+        });
+        Relay {
+            task,
+            kill: Some(kill),
+            gate: Some(gate),
+        }
+    }
+
+    /// The client's protocol is not HTTP/2: relay everything from now on.
+    fn open(&mut self) {
+        drop(self.gate.take());
+    }
+
+    /// The client speaks HTTP/2: stop relaying and give back the halves, with the upstream
+    /// bytes held so far. `None` when the relay had already started relaying (the upstream
+    /// spoke first, and not with an HTTP/2 preface).
+    async fn hand_back(mut self) -> Option<HandBack> {
+        let handed = self.gate.take().is_some_and(|g| g.send(()).is_ok());
+        if !handed {
+            if let Some(k) = self.kill.take() {
+                let _ = k.send(());
+            }
+        }
+        (&mut self.task).await.ok().flatten()
+    }
+
     /// Waits until the upstream has sent everything (or closed).
     async fn finish(mut self) {
         drop(self.kill.take());
@@ -567,7 +687,7 @@ async fn forward_judged(
     let cfg = &shared.cfg;
     for req in done.drain(..) {
         let decision = req.verdict.decision();
-        count_request(shared, conn.direction, decision);
+        count_request(shared, conn.direction, Proto::http1, decision);
         if decision == Decision::Block && cfg.mode == Mode::Protect {
             record(shared, &req, conn, Event::Block);
             return Ok(Next::Reset);
@@ -623,13 +743,18 @@ async fn forward_head_early(
     Ok(())
 }
 
-fn count_request(shared: &Shared, direction: Direction, decision: Decision) {
+pub(crate) fn count_request(
+    shared: &Shared,
+    direction: Direction,
+    proto: Proto,
+    decision: Decision,
+) {
     shared
         .metrics
         .requests
         .get_or_create(&RequestLabels {
             direction,
-            proto: Proto::http1,
+            proto,
             verdict: decision.into(),
         })
         .inc();
@@ -643,16 +768,26 @@ fn upstream_err(addr: SocketAddr) -> impl Fn(std::io::Error) -> ConnError {
 fn record(shared: &Shared, req: &InspectedRequest, conn: &ConnInfo, event: Event) {
     let head = &req.head;
     let target = (head.method(), head.host().unwrap_or(b""), head.path());
-    log_verdict(shared, conn, &req.verdict, event, target);
+    log_verdict(
+        shared,
+        conn,
+        &req.verdict,
+        event,
+        Proto::http1,
+        BlockAction::Reset,
+        target,
+    );
 }
 
 /// The one place a verdict becomes a block log line and a finding in the metrics.
 /// `target` is (method, authority, path), empty where the head is not known.
-fn log_verdict(
+pub(crate) fn log_verdict(
     shared: &Shared,
     conn: &ConnInfo,
     verdict: &picket_dpi::Verdict,
     event: Event,
+    proto: Proto,
+    action: BlockAction,
     (method, authority, path): (&[u8], &[u8], &[u8]),
 ) {
     let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
@@ -661,7 +796,7 @@ fn log_verdict(
     let facts = RequestFacts {
         request_id: &request_id,
         direction: conn.direction.as_str(),
-        proto: "http1",
+        proto: proto.as_str(),
         src: conn.peer,
         dst: conn.upstream,
         peer_identity: None,
@@ -674,7 +809,7 @@ fn log_verdict(
         &facts,
         verdict,
         event,
-        BlockAction::Reset,
+        action,
         shared.cfg.mode.as_str(),
     );
 }
@@ -710,6 +845,32 @@ fn record_over_limit(shared: &Shared, conn: &ConnInfo) {
     };
     hit.action = picket_signatures::Action::Block;
     let verdict = picket_dpi::Verdict { hits: vec![hit] };
-    count_request(shared, conn.direction, Decision::Block);
-    log_verdict(shared, conn, &verdict, Event::Block, (b"", b"", b""));
+    count_request(shared, conn.direction, Proto::http1, Decision::Block);
+    log_verdict(
+        shared,
+        conn,
+        &verdict,
+        Event::Block,
+        Proto::http1,
+        BlockAction::Reset,
+        (b"", b"", b""),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::could_be_h2_preface;
+
+    #[test]
+    fn only_a_settings_frame_on_stream_zero_is_held() {
+        assert!(could_be_h2_preface(b""));
+        assert!(could_be_h2_preface(&[0, 0, 18, 4]));
+        assert!(could_be_h2_preface(&[0, 0, 18, 4, 0, 0, 0, 0, 0, 0, 3]));
+        // A SETTINGS ACK, or a frame on another stream, is not a preface.
+        assert!(!could_be_h2_preface(&[0, 0, 0, 4, 1]));
+        assert!(!could_be_h2_preface(&[0, 0, 0, 4, 0, 0, 0, 0, 1]));
+        // Server-first greetings are relayed at once.
+        assert!(!could_be_h2_preface(b"220 mail.example.org ESMTP"));
+        assert!(!could_be_h2_preface(&[0x4a, 0, 0, 0, 0x0a, b'8']));
+    }
 }

@@ -7,6 +7,8 @@ pub mod admin;
 pub mod blocklog;
 pub mod detect;
 pub mod gateway;
+pub mod http2;
 pub mod metrics;
 pub mod packs;
+pub mod prefixed;
 pub mod scan;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
 use picket::gateway::{self, Direction, GatewayConfig, Listener, Mode, Route};
+use picket::http2::{GrpcRefusal, H2Settings};
 use picket::metrics::Metrics;
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
@@ -113,6 +114,16 @@ struct ProxyArgs {
     /// Upstream ports relayed as opaque TCP without protocol detection (comma list).
     #[arg(long, value_delimiter = ',', default_values_t = [25u16, 110, 143, 3306, 5432, 6379, 11211, 27017, 9042, 2181, 4222, 5672])]
     opaque_ports: Vec<u16>,
+    /// HTTP/2: concurrent streams a client connection may open.
+    #[arg(long, default_value_t = 100)]
+    h2_max_concurrent_streams: u32,
+    /// HTTP/2: largest decoded request header list, in bytes (also bounds CONTINUATION).
+    #[arg(long, default_value_t = 64 << 10)]
+    h2_max_header_list_size: u32,
+    /// How a blocked gRPC call is refused: `status` (grpc-status 7, PERMISSION_DENIED) or
+    /// `reset` (RST_STREAM).
+    #[arg(long, value_enum, default_value = "status")]
+    grpc_refusal: GrpcRefusalArg,
     /// Operational log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -122,6 +133,12 @@ struct ProxyArgs {
 enum ModeArg {
     Protect,
     Monitor,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GrpcRefusalArg {
+    Status,
+    Reset,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -324,6 +341,15 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         drain_grace: Duration::from_secs(args.drain_grace),
         detect_timeout: Duration::from_millis(args.detect_timeout_ms),
         opaque_ports: args.opaque_ports,
+        h2: H2Settings {
+            max_concurrent_streams: args.h2_max_concurrent_streams.max(1),
+            max_header_list_size: args.h2_max_header_list_size,
+            grpc_refusal: match args.grpc_refusal {
+                GrpcRefusalArg::Status => GrpcRefusal::Status,
+                GrpcRefusalArg::Reset => GrpcRefusal::Reset,
+            },
+            ..H2Settings::default()
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -37,6 +37,16 @@ pub enum Proto {
     grpc,
 }
 
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::http1 => "http1",
+            Proto::h2 => "h2",
+            Proto::grpc => "grpc",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
 pub enum VerdictLabel {

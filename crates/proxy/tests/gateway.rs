@@ -416,18 +416,6 @@ fn a_client_that_waits_out_detection_is_still_inspected() {
 }
 
 #[test]
-fn h2_prior_knowledge_is_refused_until_it_is_inspected() {
-    let b = backend();
-    let p = Picket::start(b.addr, &[]);
-    let (got, reset) = raw_exchange(
-        p.addr,
-        &[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
-        Duration::ZERO,
-    );
-    assert!(reset && got.is_empty());
-}
-
-#[test]
 fn expect_100_continue_does_not_wait_for_a_timeout() {
     let b = backend();
     let p = Picket::start(b.addr, &[]);

@@ -2,6 +2,8 @@
 //! peers, a running `picket proxy`, curl.
 #![allow(dead_code)]
 
+pub mod h2_backend;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
