@@ -457,7 +457,7 @@ impl PartialOrd for PackVersion {
 pub enum PolicyError {
     #[error("the pack is not signed and a signature is required")]
     Unsigned,
-    #[error("bad signature: it does not verify with key {key_id} (the pack or its signature was altered, or it was signed by another key with the same id)")]
+    #[error("bad signature: it was not made by key {key_id} over these bytes (the pack or the signature was altered, or another key claims that id)")]
     BadSignature { key_id: KeyId },
     #[error("signed by key {key_id}, which is not trusted")]
     UntrustedKey { key_id: KeyId },
