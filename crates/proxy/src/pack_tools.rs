@@ -302,12 +302,8 @@ fn verify(
         require_signature: true,
         allow_rollback: true,
     };
-    let refused = |reason: String| {
-        ToolError::Refused(format!(
-            "{}: does not verify: {reason}",
-            pack_path.display()
-        ))
-    };
+    let refused =
+        |reason: String| ToolError::Refused(format!("{}: refused: {reason}", pack_path.display()));
     match policy.check(&pack, signature.as_deref(), None) {
         Ok(accepted) => {
             let Some(id) = accepted.signer else {
