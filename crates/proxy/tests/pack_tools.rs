@@ -19,12 +19,27 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A fresh directory for one test.
-fn dir(test: &str) -> PathBuf {
+/// A fresh directory for one test, removed when the test is over.
+struct Tmp(PathBuf);
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(test: &str) -> Tmp {
     let d = std::env::temp_dir().join(format!("picket-pack-tools-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Tmp(d)
 }
 
 fn s(p: &Path) -> &str {
@@ -158,7 +173,7 @@ fn keygen_sign_verify_round_trip() {
 }
 
 /// A signed pack in a fresh directory: (dir, pack, its public key, the other key's public key).
-fn signed(test: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+fn signed(test: &str) -> (Tmp, PathBuf, PathBuf, PathBuf) {
     let d = dir(test);
     for name in ["release", "other"] {
         let out = picket(&["pack", "keygen", "--out", s(&d.join(name))]);
@@ -592,4 +607,40 @@ exclusions: 1 added, 1 removed
         "{}",
         stderr(&out)
     );
+}
+
+/// `pack test` judges as `picket scan` does: over the repository's corpus, its totals are the
+/// counts of `block` verdicts that `picket scan --jsonl` prints for the same files.
+#[test]
+fn pack_test_agrees_with_scan_on_the_repository_corpus() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let pack = root.join("crates/signatures/packs/default.toml");
+    let attacks = root.join("corpus/attacks.jsonl");
+    let benign = root.join("corpus/benign.jsonl");
+    let blocked = |file: &Path| -> (usize, usize) {
+        let out = picket(&["scan", "--pack", s(&pack), "--jsonl", s(file)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let verdicts: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["verdict"].as_str().unwrap().to_string()
+            })
+            .collect();
+        (
+            verdicts.iter().filter(|v| *v == "block").count(),
+            verdicts.len(),
+        )
+    };
+    let (detected, n_attacks) = blocked(&attacks);
+    let (fps, n_benign) = blocked(&benign);
+    let out = picket(&["pack", "test", s(&pack), s(&attacks), s(&benign), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["attacks"], n_attacks);
+    assert_eq!(r["detected"], detected);
+    assert_eq!(r["benign"], n_benign);
+    assert_eq!(r["false_positives"], fps);
+    assert_eq!(r["missed"].as_array().unwrap().len(), n_attacks - detected);
+    assert!(n_attacks > 300 && n_benign > 1000, "{n_attacks} {n_benign}");
 }
