@@ -376,6 +376,32 @@ fn pack_test_counts_detections_and_false_positives() {
         r["false_positive_requests"],
         serde_json::json!([{"id": "b1", "category": "everyday", "signatures": ["T-EVIL"]}])
     );
+
+    // An overlay that disables T-EVIL: a1 is missed, b1 no longer blocked.
+    let overlay = d.join("overlay.toml");
+    std::fs::write(
+        &overlay,
+        "[[exclusion]]\nsignatures = [\"T-EVIL\"]\naction = \"disable\"\n",
+    )
+    .unwrap();
+    let out = picket(&[
+        "pack",
+        "test",
+        s(&pack),
+        s(&a),
+        s(&b),
+        "--overlay",
+        s(&overlay),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["detected"].as_u64(), r["false_positives"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(r["signatures"][0]["detections"], 0);
+    assert_eq!(r["missed"][0]["id"], "a1");
 }
 
 #[test]
