@@ -17,6 +17,8 @@ use picket::metrics::Metrics;
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
 
+mod pack_tools;
+
 #[derive(Parser)]
 #[command(
     name = "picket",
@@ -161,6 +163,8 @@ enum PackCommand {
         #[arg(long = "overlay")]
         overlays: Vec<PathBuf>,
     },
+    #[command(flatten)]
+    Tool(pack_tools::PackTool),
 }
 
 fn main() -> ExitCode {
@@ -194,6 +198,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Pack {
+            command: PackCommand::Tool(tool),
+        } => pack_tools::run(tool),
     }
 }
 

@@ -9,16 +9,22 @@
 //!   filter, nearly flat in the number of literals);
 //! * [`engine`] ties them together: per value, the distinct views it needs, one prefilter pass
 //!   per distinct view, regex confirmation only for candidates, exclusions last;
+//! * [`signing`] signs and verifies packs (ed25519, detached), reads and writes key and
+//!   signature files, and holds the [`PackPolicy`] a sidecar applies before loading a pack;
 //! * [`target`] and [`anomaly`] name where a value came from and the protocol anomalies the
 //!   inspectors in `picket-dpi` report.
 pub mod anomaly;
 pub mod engine;
 pub mod matcher;
 pub mod pack;
+pub mod signing;
 pub mod target;
 pub mod transform;
 pub use anomaly::Anomaly;
 pub use engine::{Engine, Hit, PackInfo, RequestContext, Scratch};
 pub use pack::{Action, Pack, PackError, Severity, Signature};
+pub use signing::{
+    KeyId, PackPolicy, PackSignature, PackVersion, PolicyError, PublicKey, SecretKey,
+};
 pub use target::{Target, TargetSet};
 pub use transform::Transform;
