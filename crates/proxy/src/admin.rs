@@ -6,7 +6,6 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -15,17 +14,17 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use picket_signatures::pack::ExclusionEffect;
-use picket_signatures::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::reload::PackStore;
 
 /// What the admin endpoint reports on.
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
-    pub engine: Arc<Engine>,
-    pub loaded_at: SystemTime,
+    /// The pack in force (reloads show up here at once).
+    pub packs: Arc<PackStore>,
     /// True once the pack is loaded and the data-path listeners are bound.
     pub ready: AtomicBool,
 }
@@ -90,7 +89,8 @@ fn handle(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> 
 
 /// The pack in force, with its exclusions, so an operator can see what is tuned and where.
 fn pack_json(state: &AdminState) -> String {
-    let engine = &state.engine;
+    let current = state.packs.current();
+    let engine = &current.engine;
     let info = engine.info();
     let exclusions: Vec<serde_json::Value> = engine
         .pack()
@@ -127,7 +127,7 @@ fn pack_json(state: &AdminState) -> String {
         "signatures": info.signatures,
         "disabled_signatures": disabled,
         "exclusions": exclusions,
-        "loaded_at": humantime::format_rfc3339_millis(state.loaded_at).to_string(),
+        "loaded_at": humantime::format_rfc3339_millis(current.loaded_at).to_string(),
     })
     .to_string()
 }

@@ -33,6 +33,7 @@ use crate::http2::H2Settings;
 pub use crate::metrics::Direction;
 use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
 use crate::prefixed::Prefixed;
+use crate::reload::PackStore;
 
 /// What to do with a request the engine blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +169,7 @@ pub enum ConnError {
 
 pub(crate) struct Shared {
     pub(crate) cfg: GatewayConfig,
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) packs: Arc<PackStore>,
     pub(crate) log: Arc<BlockLog>,
     pub(crate) metrics: Arc<Metrics>,
     next_request: AtomicU64,
@@ -178,7 +179,7 @@ pub(crate) struct Shared {
 /// Runs the gateway until `shutdown` turns true, then drains for the grace period.
 pub async fn run(
     cfg: GatewayConfig,
-    engine: Arc<Engine>,
+    packs: Arc<PackStore>,
     log: Arc<BlockLog>,
     metrics: Arc<Metrics>,
     listeners: Vec<Listener>,
@@ -191,7 +192,7 @@ pub async fn run(
         .unwrap_or(0);
     let shared = Arc::new(Shared {
         cfg,
-        engine,
+        packs,
         log,
         metrics,
         next_request: AtomicU64::new(0),
@@ -397,7 +398,9 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
         }
     }
 
-    let engine = shared.engine.clone();
+    // The engine is taken once per request: a reload applies from the next request on.
+    let mut generation = shared.packs.generation();
+    let mut engine = shared.packs.engine();
     let mut inspector = Http1Inspector::new(&engine, &cfg.inspect);
     let mut held: Vec<u8> = Vec::new();
     let hold_limit = cfg.inspect.head.max_head + cfg.inspect.body_limit + (64 << 10);
@@ -413,6 +416,17 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
     let mut done = Vec::new();
     let mut request_start = Instant::now();
     let result = loop {
+        if inspector.state() == StreamState::Idle
+            && held.is_empty()
+            && early.is_none()
+            && preloaded == 0
+            && shared.packs.generation() != generation
+        {
+            generation = shared.packs.generation();
+            drop(inspector);
+            engine = shared.packs.engine();
+            inspector = Http1Inspector::new(&engine, &cfg.inspect);
+        }
         let state = inspector.state();
         let deadline = match state {
             StreamState::Idle => Instant::now() + cfg.idle_timeout,
@@ -436,9 +450,9 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
                     match req.verdict.decision() {
                         Decision::Allow => {}
                         Decision::Block if cfg.mode == Mode::Protect => {
-                            record(shared, &req, &conn, Event::Block)
+                            record(shared, &engine, &req, &conn, Event::Block)
                         }
-                        _ => record(shared, &req, &conn, Event::Alert),
+                        _ => record(shared, &engine, &req, &conn, Event::Alert),
                     }
                 }
                 break Ok(());
@@ -455,7 +469,11 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             .metrics
             .inspection_seconds
             .observe(started.elapsed().as_secs_f64());
-        match forward_judged(shared, &mut done, &mut held, &mut up_wr, &conn, &mut early).await? {
+        match forward_judged(
+            shared, &engine, &mut done, &mut held, &mut up_wr, &conn, &mut early,
+        )
+        .await?
+        {
             Next::Continue => {
                 let protect = cfg.mode == Mode::Protect;
                 forward_head_early(
@@ -489,7 +507,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             // is counted, not held, by the inspector; but this connection holds the raw bytes
             // until the verdict): refuse rather than grow.
             tracing::warn!(peer = %peer, held = held.len(), "request larger than the hold limit; closing");
-            record_over_limit(shared, &conn);
+            record_over_limit(shared, &engine, &conn);
             relay.reset(client_rd).await;
             return Ok(());
         }
@@ -678,6 +696,7 @@ enum Next {
 /// Forwards (or refuses) every request the inspector completed, in order.
 async fn forward_judged(
     shared: &Shared,
+    engine: &Engine,
     done: &mut Vec<InspectedRequest>,
     held: &mut Vec<u8>,
     up_wr: &mut OwnedWriteHalf,
@@ -689,11 +708,11 @@ async fn forward_judged(
         let decision = req.verdict.decision();
         count_request(shared, conn.direction, Proto::http1, decision);
         if decision == Decision::Block && cfg.mode == Mode::Protect {
-            record(shared, &req, conn, Event::Block);
+            record(shared, engine, &req, conn, Event::Block);
             return Ok(Next::Reset);
         }
         if decision != Decision::Allow {
-            record(shared, &req, conn, Event::Alert);
+            record(shared, engine, &req, conn, Event::Alert);
         }
         // The first request to complete is the one whose head may already have gone ahead.
         let already = early.take().unwrap_or(0);
@@ -765,34 +784,52 @@ fn upstream_err(addr: SocketAddr) -> impl Fn(std::io::Error) -> ConnError {
 }
 
 /// Logs a judged request: a block when picket refused it, an alert when it let it through.
-fn record(shared: &Shared, req: &InspectedRequest, conn: &ConnInfo, event: Event) {
+fn record(shared: &Shared, engine: &Engine, req: &InspectedRequest, conn: &ConnInfo, event: Event) {
     let head = &req.head;
-    let target = (head.method(), head.host().unwrap_or(b""), head.path());
+    let target = RequestTarget {
+        proto: Proto::http1,
+        method: head.method(),
+        authority: head.host().unwrap_or(b""),
+        path: head.path(),
+    };
     log_verdict(
         shared,
+        engine,
         conn,
         &req.verdict,
         event,
-        Proto::http1,
         BlockAction::Reset,
         target,
     );
 }
 
-/// The one place a verdict becomes a block log line and a finding in the metrics.
-/// `target` is (method, authority, path), empty where the head is not known.
+/// What a log line says about the request itself; empty where it is not known.
+pub(crate) struct RequestTarget<'a> {
+    pub(crate) proto: Proto,
+    pub(crate) method: &'a [u8],
+    pub(crate) authority: &'a [u8],
+    pub(crate) path: &'a [u8],
+}
+
+/// The one place a verdict becomes a block log line and a finding in the metrics, named
+/// with the engine that reached it (a reload may have put another in force since).
 pub(crate) fn log_verdict(
     shared: &Shared,
+    engine: &Engine,
     conn: &ConnInfo,
     verdict: &picket_dpi::Verdict,
     event: Event,
-    proto: Proto,
     action: BlockAction,
-    (method, authority, path): (&[u8], &[u8], &[u8]),
+    RequestTarget {
+        proto,
+        method,
+        authority,
+        path,
+    }: RequestTarget<'_>,
 ) {
     let seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{:016x}-{seq:x}", shared.id_prefix);
-    count_finding(shared, verdict, event);
+    count_finding(shared, engine, verdict, event);
     let facts = RequestFacts {
         request_id: &request_id,
         direction: conn.direction.as_str(),
@@ -805,7 +842,7 @@ pub(crate) fn log_verdict(
         path,
     };
     shared.log.record(
-        &shared.engine,
+        engine,
         &facts,
         verdict,
         event,
@@ -814,15 +851,13 @@ pub(crate) fn log_verdict(
     );
 }
 
-fn count_finding(shared: &Shared, verdict: &picket_dpi::Verdict, event: Event) {
+fn count_finding(shared: &Shared, engine: &Engine, verdict: &picket_dpi::Verdict, event: Event) {
     if let Some(hit) = verdict.primary() {
         shared
             .metrics
             .findings
             .get_or_create(&SignatureLabels {
-                signature: shared.engine.signatures()[hit.signature as usize]
-                    .id
-                    .clone(),
+                signature: engine.signatures()[hit.signature as usize].id.clone(),
                 event: match event {
                     Event::Block => "block",
                     Event::Alert => "alert",
@@ -834,9 +869,9 @@ fn count_finding(shared: &Shared, verdict: &picket_dpi::Verdict, event: Event) {
 }
 
 /// Logs the refusal of a request whose body is still arriving past what a connection may hold.
-fn record_over_limit(shared: &Shared, conn: &ConnInfo) {
+fn record_over_limit(shared: &Shared, engine: &Engine, conn: &ConnInfo) {
     let ctx = picket_signatures::RequestContext::default();
-    let Some(mut hit) = shared.engine.anomaly(
+    let Some(mut hit) = engine.anomaly(
         &ctx,
         picket_signatures::Anomaly::BodyOverInspectionLimit,
         b"",
@@ -848,12 +883,17 @@ fn record_over_limit(shared: &Shared, conn: &ConnInfo) {
     count_request(shared, conn.direction, Proto::http1, Decision::Block);
     log_verdict(
         shared,
+        engine,
         conn,
         &verdict,
         Event::Block,
-        Proto::http1,
         BlockAction::Reset,
-        (b"", b"", b""),
+        RequestTarget {
+            proto: Proto::http1,
+            method: b"",
+            authority: b"",
+            path: b"",
+        },
     );
 }
 

@@ -174,6 +174,8 @@ pub(crate) async fn serve(
 /// The facts of one stream, for its log line and metrics.
 struct StreamCtx<'a> {
     shared: &'a Shared,
+    /// The engine this stream is judged with, taken when it began.
+    engine: &'a picket_signatures::Engine,
     conn: ConnInfo,
     proto: Proto,
     method: String,
@@ -189,16 +191,17 @@ impl StreamCtx<'_> {
     fn record(&self, verdict: &Verdict, event: Event, action: BlockAction) {
         crate::gateway::log_verdict(
             self.shared,
+            self.engine,
             &self.conn,
             verdict,
             event,
-            self.proto,
             action,
-            (
-                self.method.as_bytes(),
-                self.authority.as_bytes(),
-                self.path.as_bytes(),
-            ),
+            crate::gateway::RequestTarget {
+                proto: self.proto,
+                method: self.method.as_bytes(),
+                authority: self.authority.as_bytes(),
+                path: self.path.as_bytes(),
+            },
         );
     }
 
@@ -233,7 +236,7 @@ async fn serve_stream(
     respond: SendResponse<Bytes>,
     up: SendRequest<Bytes>,
 ) {
-    let engine = shared.engine.clone();
+    let engine = shared.packs.engine();
     let (parts, body) = req.into_parts();
     let authority = match parts.uri.authority() {
         Some(a) => a.as_str().to_string(),
@@ -245,6 +248,7 @@ async fn serve_stream(
     };
     let ctx = StreamCtx {
         shared,
+        engine: &engine,
         conn,
         proto: if is_grpc(&parts.headers) {
             Proto::grpc

@@ -11,4 +11,5 @@ pub mod http2;
 pub mod metrics;
 pub mod packs;
 pub mod prefixed;
+pub mod reload;
 pub mod scan;

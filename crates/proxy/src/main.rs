@@ -14,8 +14,11 @@ use picket::blocklog::BlockLog;
 use picket::gateway::{self, Direction, GatewayConfig, Listener, Mode, Route};
 use picket::http2::{GrpcRefusal, H2Settings};
 use picket::metrics::Metrics;
+use picket::packs::PackSource;
+use picket::reload::{PackStore, PackWatcher};
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
+use picket_signatures::{PackPolicy, PublicKey};
 
 mod pack_tools;
 
@@ -81,6 +84,21 @@ struct ProxyArgs {
     /// Exclusion overlay files applied on top of the pack.
     #[arg(long = "overlay")]
     overlays: Vec<PathBuf>,
+    /// The pack's detached signature; `PACK.sig` beside the pack by default.
+    #[arg(long)]
+    pack_signature: Option<PathBuf>,
+    /// A public key whose pack signatures are trusted (repeatable; `picket pack keygen`).
+    #[arg(long = "pack-pubkey")]
+    pack_pubkeys: Vec<PathBuf>,
+    /// Refuse a pack without a valid signature from a trusted key.
+    #[arg(long)]
+    require_signed_pack: bool,
+    /// Accept a reloaded pack whose version is older than the one in force.
+    #[arg(long)]
+    allow_pack_rollback: bool,
+    /// Milliseconds between checks of the pack files for changes (SIGHUP reloads at once).
+    #[arg(long, default_value_t = 1000)]
+    pack_poll_ms: u64,
     /// protect: refuse blocked requests; monitor: forward them and log an alert.
     #[arg(long, value_enum, default_value = "protect")]
     mode: ModeArg,
@@ -321,13 +339,36 @@ fn proxy(args: ProxyArgs) -> ExitCode {
     } else {
         None
     });
-    let engine = match picket::packs::load_engine(args.pack.as_deref(), &args.overlays) {
-        Ok(e) => Arc::new(e),
+    let policy = match pack_policy(&args) {
+        Ok(p) => Arc::new(p),
         Err(e) => {
             eprintln!("picket proxy: {e}");
             return ExitCode::from(2);
         }
     };
+    let source = args.pack.as_ref().map(|pack| PackSource {
+        pack: pack.clone(),
+        signature: args.pack_signature.clone(),
+        overlays: args.overlays.clone(),
+    });
+    // The first pack passes the same policy as every reload (no version in force yet).
+    let loaded = match &source {
+        Some(src) => src.read().map_err(|e| e.to_string()).and_then(|bytes| {
+            policy
+                .check(&bytes.pack, bytes.signature.as_deref(), None)
+                .map_err(|e| format!("{}: refused: {e}", src.pack.display()))?;
+            src.compile(&bytes).map_err(|e| e.to_string())
+        }),
+        None => picket::packs::load_engine(None, &args.overlays).map_err(|e| e.to_string()),
+    };
+    let packs = match loaded {
+        Ok(e) => Arc::new(PackStore::new(e)),
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let engine = packs.engine();
     let cfg = GatewayConfig {
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
@@ -358,6 +399,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             ..H2Settings::default()
         },
     };
+    let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -374,8 +416,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         metrics.set_pack(engine.info());
         let admin_state = Arc::new(AdminState {
             metrics: metrics.clone(),
-            engine: engine.clone(),
-            loaded_at: std::time::SystemTime::now(),
+            packs: packs.clone(),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
         let mut admin_bound = String::new();
@@ -418,6 +459,11 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 direction,
             });
         }
+        // Watching starts before the start-up line, so a change made after it is seen.
+        if let Some(source) = source {
+            let watcher = PackWatcher::new(source, packs.clone(), metrics.clone(), policy);
+            tokio::spawn(watcher.run(pack_poll, rx.clone()));
+        }
         // The pack is loaded and the listeners bound: ready.
         admin_state
             .ready
@@ -449,7 +495,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             let _ = tx.send(true);
         });
         let log = BlockLog::stdout(metrics.block_log_dropped.clone());
-        gateway::run(cfg, engine, log.clone(), metrics, listeners, rx).await;
+        gateway::run(cfg, packs, log.clone(), metrics, listeners, rx).await;
         // Give the block log writer a moment to flush what is queued.
         tokio::time::sleep(Duration::from_millis(100)).await;
         tracing::info!(
@@ -458,6 +504,27 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             "picket proxy stopped"
         );
         ExitCode::SUCCESS
+    })
+}
+
+/// The policy every pack (the first and each reload) must pass.
+fn pack_policy(args: &ProxyArgs) -> Result<PackPolicy, String> {
+    let mut trusted = Vec::new();
+    for path in &args.pack_pubkeys {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        trusted.push(PublicKey::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    if args.require_signed_pack && trusted.is_empty() {
+        return Err("--require-signed-pack needs at least one --pack-pubkey".into());
+    }
+    if args.require_signed_pack && args.pack.is_none() {
+        return Err("--require-signed-pack needs --pack (the built-in pack is not signed)".into());
+    }
+    Ok(PackPolicy {
+        trusted,
+        require_signature: args.require_signed_pack,
+        allow_rollback: args.allow_pack_rollback,
     })
 }
 

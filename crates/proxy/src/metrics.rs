@@ -104,6 +104,12 @@ pub struct Metrics {
     pub pack_info: Family<PackLabels, Gauge>,
     pub connections_by_protocol: Family<ProtocolLabels, Counter>,
     pub server_first: Counter,
+    pub pack_reloads: Family<ResultLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,6 +176,12 @@ impl Metrics {
             "Connections by detected protocol and how they were handled (inspected, opaque, refused)",
             connections_by_protocol.clone(),
         );
+        let pack_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "pack_reloads",
+            "Pack reload attempts by result (ok, invalid, refused, unreadable, error)",
+            pack_reloads.clone(),
+        );
         let server_first = Counter::default();
         registry.register(
             "protocol_detect_slow",
@@ -188,6 +200,7 @@ impl Metrics {
             connection_errors,
             block_log_dropped,
             pack_info,
+            pack_reloads,
         }
     }
 
@@ -201,6 +214,14 @@ impl Metrics {
                 source: info.source.clone(),
             })
             .set(1);
+    }
+
+    pub fn pack_reload(&self, result: &str) {
+        self.pack_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     pub fn detected(&self, protocol: &str, handling: &str) {

@@ -1,6 +1,6 @@
 //! Loading packs for the command line: a file (plus optional overlays), or the built-in pack.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use picket_signatures::engine::CompileError;
 use picket_signatures::{Engine, Pack};
@@ -14,6 +14,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("pack {0} is not UTF-8 text")]
+    NotUtf8(String),
     #[error("{0}")]
     Invalid(#[from] picket_signatures::PackError),
     #[error("{0}")]
@@ -46,4 +48,69 @@ pub fn load_engine(
     overlays: &[impl AsRef<Path>],
 ) -> Result<Engine, LoadError> {
     Ok(Engine::compile(load_pack(pack, overlays)?)?)
+}
+
+/// A pack on disk as the proxy watches it: the pack file, its detached signature (by default
+/// `PACK.sig` beside it) and overlays.
+#[derive(Debug, Clone)]
+pub struct PackSource {
+    pub pack: PathBuf,
+    pub signature: Option<PathBuf>,
+    pub overlays: Vec<PathBuf>,
+}
+
+/// The bytes of one reading of a [`PackSource`]: what is checked is what is compiled.
+#[derive(Debug, Clone)]
+pub struct PackBytes {
+    pub pack: Vec<u8>,
+    /// `None` when there is no signature file.
+    pub signature: Option<Vec<u8>>,
+    pub overlays: Vec<(String, String)>,
+}
+
+impl PackSource {
+    pub fn signature_path(&self) -> PathBuf {
+        self.signature.clone().unwrap_or_else(|| {
+            let mut s = self.pack.clone().into_os_string();
+            s.push(".sig");
+            PathBuf::from(s)
+        })
+    }
+
+    /// Reads the pack, its signature if present, and the overlays.
+    pub fn read(&self) -> Result<PackBytes, LoadError> {
+        let read_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| LoadError::Read { path, source }
+        };
+        let pack = std::fs::read(&self.pack).map_err(read_err(&self.pack))?;
+        let sig_path = self.signature_path();
+        let signature = match std::fs::read(&sig_path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(read_err(&sig_path)(e)),
+        };
+        let overlays = self
+            .overlays
+            .iter()
+            .map(|o| Ok((o.display().to_string(), read(o)?)))
+            .collect::<Result<_, LoadError>>()?;
+        Ok(PackBytes {
+            pack,
+            signature,
+            overlays,
+        })
+    }
+
+    /// Parses, validates and compiles what [`read`](Self::read) returned.
+    pub fn compile(&self, bytes: &PackBytes) -> Result<Engine, LoadError> {
+        let name = self.pack.display().to_string();
+        let text =
+            std::str::from_utf8(&bytes.pack).map_err(|_| LoadError::NotUtf8(name.clone()))?;
+        let mut p = Pack::parse(text, &name)?;
+        for (oname, otext) in &bytes.overlays {
+            p.apply_overlay(otext, oname)?;
+        }
+        Ok(Engine::compile(p)?)
+    }
 }
