@@ -409,10 +409,18 @@ fn ca_params(
     let mut params = CertificateParams::default();
     params.not_before = offset_time(not_before)?;
     params.not_after = offset_time(not_after)?;
-    params.serial_number = Some(random_serial()?);
+    let serial = random_serial()?;
+    // A distinct subject for every CA certificate (the trust domain, and a tag from the
+    // serial): two CAs with the same name would make chain building ambiguous, and a chain
+    // from a foreign CA would fail as "bad signature" instead of "unknown issuer".
+    let tag: String = serial.to_bytes()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    params.serial_number = Some(serial);
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "picket");
-    dn.push(DnType::CommonName, common_name);
+    dn.push(DnType::OrganizationName, format!("picket {trust_domain}"));
+    dn.push(DnType::CommonName, format!("{common_name} {tag}"));
     params.distinguished_name = dn;
     params.subject_alt_names = vec![SanType::URI(trust_domain.uri().try_into()?)];
     params.is_ca = IsCa::Ca(constraints);
