@@ -443,6 +443,11 @@ async fn rotation_keeps_established_connections_and_new_handshakes_get_the_new_c
     let mut after = connect(server.addr, config).await.unwrap();
     round_trip(&mut after, b"new").await.unwrap();
     server.next().await.unwrap();
+    // The client offered its session from before; the new configuration does not know it.
+    assert_eq!(
+        after.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
     let new_leaf = CertificateInfo::parse(&leaf_of(&after)).unwrap();
     assert_eq!(new_leaf.serial, new_info.serial);
     assert!(new_leaf.not_before > old_leaf.not_before);
@@ -553,4 +558,34 @@ async fn removing_a_root_refuses_its_clients_on_new_handshakes_only() {
         .await
         .unwrap();
     assert!(server.next().await.unwrap().peer.is_ok());
+}
+
+#[tokio::test]
+async fn resumed_sessions_still_name_the_peer() {
+    let ca = new_ca();
+    let (server_id, client_id) = (id("shop", "cart"), id("shop", "frontend"));
+    let server_tls = MeshTls::new(workload(&ca, &server_id), ca.trust_bundle().unwrap()).unwrap();
+    let client_tls = MeshTls::new(workload(&ca, &client_id), ca.trust_bundle().unwrap()).unwrap();
+    let mut server = Server::spawn(move || server_tls.server_config()).await;
+    let accepted = AcceptedPeers::one(server_id.clone());
+
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let config = client_tls
+            .client_config(&accepted, MeshProtocol::Http1)
+            .unwrap();
+        let mut tls = connect(server.addr, config).await.unwrap();
+        // Reading the echo also reads the session tickets the server sends after the handshake.
+        round_trip(&mut tls, b"ping").await.unwrap();
+        kinds.push(tls.get_ref().1.handshake_kind());
+        assert_eq!(peer_spiffe_id(tls.get_ref().1).unwrap(), server_id);
+        assert_eq!(server.next().await.unwrap().peer, Ok(client_id.clone()));
+    }
+    assert_eq!(
+        kinds,
+        [
+            Some(rustls::HandshakeKind::Full),
+            Some(rustls::HandshakeKind::Resumed)
+        ]
+    );
 }
