@@ -104,13 +104,20 @@ impl std::fmt::Debug for CaPem {
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
     pub spiffe_id: SpiffeId,
-    /// `[leaf, intermediate]`: what the workload presents in its handshakes.
-    pub chain: Vec<CertificateDer<'static>>,
+    /// Serial, validity and identity of the leaf.
     pub info: CertificateInfo,
+    /// `[leaf, intermediate]`, never empty.
+    chain: Vec<CertificateDer<'static>>,
 }
 
 impl IssuedCertificate {
+    /// The chain the workload presents in its handshakes: `[leaf, intermediate]`.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
     pub fn leaf(&self) -> &CertificateDer<'static> {
+        // Only `issue` builds this type, always with two certificates.
         &self.chain[0]
     }
 
@@ -538,8 +545,9 @@ mod tests {
         assert_eq!(issued.info.spiffe_id.as_ref(), Some(&granted));
         assert_eq!(crate::cert::spiffe_id_of(issued.leaf()).unwrap(), granted);
         assert!(!issued.info.is_ca);
-        assert_eq!(issued.chain.len(), 2);
-        assert_eq!(&issued.chain[1], ca.intermediate());
+        assert_eq!(issued.chain().len(), 2);
+        assert_eq!(&issued.chain()[1], ca.intermediate());
+        assert_eq!(&issued.chain()[0], issued.leaf());
         // The subject is the CA's choice too, never the CSR's.
         let leaf = parse_x509(issued.leaf()).unwrap();
         let uris: Vec<String> = leaf
@@ -586,6 +594,31 @@ mod tests {
             ca.issue_from_csr(&csr.csr_der, &id("a", "b"), Duration::ZERO),
             Err(Error::InvalidLifetime)
         ));
+    }
+
+    #[test]
+    fn issues_for_other_key_types() {
+        let ca = ca();
+        for alg in [&rcgen::PKCS_ED25519, &rcgen::PKCS_ECDSA_P384_SHA384] {
+            let key = KeyPair::generate_for(alg).unwrap();
+            let csr = CertificateParams::default()
+                .serialize_request(&key)
+                .unwrap();
+            let issued = ca
+                .issue_from_csr(csr.der(), &id("a", "b"), DEFAULT_WORKLOAD_LIFETIME)
+                .unwrap();
+            // The certificate certifies the CSR's key.
+            let leaf = parse_x509(issued.leaf()).unwrap();
+            use rcgen::PublicKeyData;
+            assert_eq!(
+                leaf.public_key().raw,
+                key.subject_public_key_info().as_slice()
+            );
+            // And it is usable: the identity loads with the key.
+            let pem = issued.chain_pem();
+            crate::WorkloadIdentity::from_pem(pem.as_bytes(), key.serialize_pem().as_bytes())
+                .unwrap();
+        }
     }
 
     #[test]

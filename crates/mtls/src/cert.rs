@@ -80,12 +80,14 @@ pub(crate) fn parse_x509<'a>(der: &'a [u8]) -> Result<X509Certificate<'a>> {
     Ok(cert)
 }
 
-fn system_time(unix_seconds: i64) -> SystemTime {
+fn system_time(unix_seconds: i64) -> Result<SystemTime> {
+    let d = Duration::from_secs(unix_seconds.unsigned_abs());
     if unix_seconds >= 0 {
-        UNIX_EPOCH + Duration::from_secs(unix_seconds.unsigned_abs())
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH - Duration::from_secs(unix_seconds.unsigned_abs())
+        UNIX_EPOCH.checked_sub(d)
     }
+    .ok_or_else(|| Error::BadCertificate("validity date out of range".into()))
 }
 
 /// The SPIFFE id of a parsed workload certificate: its one URI SAN, validated.
@@ -129,8 +131,8 @@ impl CertificateInfo {
         let validity = cert.validity();
         Ok(CertificateInfo {
             serial: cert.raw_serial().to_vec(),
-            not_before: system_time(validity.not_before.timestamp()),
-            not_after: system_time(validity.not_after.timestamp()),
+            not_before: system_time(validity.not_before.timestamp())?,
+            not_after: system_time(validity.not_after.timestamp())?,
             spiffe_id: spiffe_id_of_parsed(&cert).ok(),
             is_ca: cert.is_ca(),
         })
@@ -139,6 +141,16 @@ impl CertificateInfo {
     /// The serial as lower-case hex, as `openssl x509 -serial` prints it.
     pub fn serial_hex(&self) -> String {
         self.serial.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// When to renew: half-way through the validity period, so that a CA outage of up to
+    /// half a lifetime (12 hours by default) goes unnoticed by the mesh.
+    pub fn renew_at(&self) -> SystemTime {
+        let life = self
+            .not_after
+            .duration_since(self.not_before)
+            .unwrap_or_default();
+        self.not_before + life / 2
     }
 
     /// `Ok` if `now` is inside [not_before, not_after], else which side it falls on.
@@ -191,6 +203,31 @@ mod tests {
             CertificateInfo::parse(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])),
             Err(Error::BadCertificate(_))
         ));
+    }
+
+    #[test]
+    fn validity_checks_and_renewal_time() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let info = CertificateInfo {
+            serial: vec![0x4a, 0x01],
+            not_before: t0,
+            not_after: t0 + Duration::from_secs(86400),
+            spiffe_id: None,
+            is_ca: false,
+        };
+        assert_eq!(info.serial_hex(), "4a01");
+        assert_eq!(info.renew_at(), t0 + Duration::from_secs(43200));
+        assert!(info.check_validity(t0).is_ok());
+        assert!(info.check_validity(t0 + Duration::from_secs(86400)).is_ok());
+        assert!(matches!(
+            info.check_validity(t0 - Duration::from_secs(1)),
+            Err(Error::CertificateNotYetValid)
+        ));
+        assert!(matches!(
+            info.check_validity(t0 + Duration::from_secs(86401)),
+            Err(Error::CertificateExpired)
+        ));
+        assert!(system_time(-5).unwrap() < UNIX_EPOCH);
     }
 
     #[test]
