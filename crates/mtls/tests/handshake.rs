@@ -39,6 +39,8 @@ fn workload(ca: &MeshCa, who: &SpiffeId) -> WorkloadIdentity {
 struct Accepted {
     peer: Result<SpiffeId, String>,
     protocol: Result<MeshProtocol, String>,
+    /// Serial of the client's leaf certificate.
+    peer_serial: Option<Vec<u8>>,
 }
 
 struct Server {
@@ -72,6 +74,11 @@ impl Server {
                     let _ = tx.send(Ok(Accepted {
                         peer: peer_spiffe_id(conn).map_err(|e| e.to_string()),
                         protocol: negotiated_protocol(conn).map_err(|e| e.to_string()),
+                        peer_serial: conn
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(|leaf| CertificateInfo::parse(leaf).ok())
+                            .map(|info| info.serial),
                     }));
                     let mut buf = [0u8; 1024];
                     loop {
@@ -455,6 +462,22 @@ async fn rotation_keeps_established_connections_and_new_handshakes_get_the_new_c
 
     // The old connection is still alive after the new one.
     round_trip(&mut before, b"still here").await.unwrap();
+
+    // The client side rotates the same way: the server sees the new client certificate on
+    // the next handshake, and the client's old connection keeps working.
+    let old_client_serial = client_tls.certificate_info().serial;
+    client_tls.rotate(workload(&ca, &client_id)).unwrap();
+    let new_client_serial = client_tls.certificate_info().serial;
+    assert_ne!(new_client_serial, old_client_serial);
+    let config = client_tls
+        .client_config(&accepted, MeshProtocol::Http2)
+        .unwrap();
+    try_exchange(server.addr, config).await.unwrap();
+    let seen = server.next().await.unwrap();
+    assert_eq!(seen.peer, Ok(client_id));
+    assert_eq!(seen.peer_serial, Some(new_client_serial));
+    round_trip(&mut before, b"client rotated").await.unwrap();
+    round_trip(&mut after, b"both rotated").await.unwrap();
 }
 
 #[tokio::test]
@@ -588,4 +611,35 @@ async fn resumed_sessions_still_name_the_peer() {
             Some(rustls::HandshakeKind::Resumed)
         ]
     );
+}
+
+#[tokio::test]
+async fn client_of_another_trust_domain_is_refused_even_if_its_root_is_trusted() {
+    let ca = new_ca();
+    let foreign_td = TrustDomain::new("other.org").unwrap();
+    let foreign = MeshCa::generate(foreign_td.clone(), &CaOptions::default()).unwrap();
+    // The server trusts both roots (say, by mistake), but serves cluster.local.
+    let both = TrustBundle::new(vec![ca.root().clone(), foreign.root().clone()]).unwrap();
+    let server_id = id("shop", "cart");
+    let server_tls = MeshTls::new(workload(&ca, &server_id), both.clone()).unwrap();
+    let mut server = Server::spawn(move || server_tls.server_config()).await;
+
+    let stranger_id = SpiffeId::new(foreign_td, "shop", "frontend").unwrap();
+    let stranger = workload(&foreign, &stranger_id);
+    let config = client_config(
+        &stranger,
+        &both,
+        AcceptedPeers::one(server_id),
+        MeshProtocol::Http1,
+    )
+    .unwrap();
+    assert!(try_exchange(server.addr, Arc::new(config)).await.is_err());
+    let err = server.next().await.unwrap_err();
+    match rustls_error(&err).and_then(verification_error) {
+        Some(Error::ForeignTrustDomain { id, expected }) => {
+            assert_eq!(**id, stranger_id);
+            assert_eq!(expected, &TrustDomain::default());
+        }
+        other => panic!("expected ForeignTrustDomain, got {other:?} ({err})"),
+    }
 }
