@@ -239,7 +239,6 @@ impl MeshCa {
             certs_from_pem(pem.extra_roots.as_bytes())?
         };
         let intermediate_not_after = CertificateInfo::parse(&intermediate)?.not_after;
-        drop((root_x, int_x));
         Ok(MeshCa {
             trust_domain,
             root,

@@ -168,6 +168,7 @@ impl CertificateInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spiffe::SpiffeIdError;
 
     #[test]
     fn pem_round_trip() {
@@ -228,6 +229,49 @@ mod tests {
             Err(Error::CertificateExpired)
         ));
         assert!(system_time(-5).unwrap() < UNIX_EPOCH);
+    }
+
+    fn self_signed(sans: Vec<rcgen::SanType>) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = sans;
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    #[test]
+    fn spiffe_id_needs_exactly_one_valid_uri_san() {
+        use rcgen::SanType;
+        let uri = |s: &str| SanType::URI(s.try_into().unwrap());
+        let dns = SanType::DnsName("cart.shop.svc".try_into().unwrap());
+        let good = "spiffe://cluster.local/ns/shop/sa/cart";
+        assert_eq!(
+            spiffe_id_of(&self_signed(vec![dns.clone(), uri(good)])).unwrap(),
+            SpiffeId::parse(good).unwrap()
+        );
+        assert!(matches!(
+            spiffe_id_of(&self_signed(vec![])),
+            Err(Error::NoSpiffeId)
+        ));
+        assert!(matches!(
+            spiffe_id_of(&self_signed(vec![dns])),
+            Err(Error::NoSpiffeId)
+        ));
+        assert!(matches!(
+            spiffe_id_of(&self_signed(vec![
+                uri(good),
+                uri("spiffe://cluster.local/ns/kube-system/sa/admin")
+            ])),
+            Err(Error::MultipleUriSans)
+        ));
+        assert!(matches!(
+            spiffe_id_of(&self_signed(vec![uri(
+                "spiffe://cluster.local/ns/shop/sa/cart/x"
+            )])),
+            Err(Error::SpiffeId(SpiffeIdError::WrongPath))
+        ));
+        let info = CertificateInfo::parse(&self_signed(vec![uri(good)])).unwrap();
+        assert_eq!(info.spiffe_id, Some(SpiffeId::parse(good).unwrap()));
+        assert!(!info.is_ca);
     }
 
     #[test]
