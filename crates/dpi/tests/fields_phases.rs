@@ -98,8 +98,10 @@ fn head_fields_see_headers_and_query() {
 
 #[test]
 fn over_limit_now_follows_the_fail_mode() {
-    let mut cfg = InspectConfig::default();
-    cfg.over_limit = OverLimit::FailOpen;
+    let mut cfg = InspectConfig {
+        over_limit: OverLimit::FailOpen,
+        ..InspectConfig::default()
+    };
     let mut insp = grpc_head(&cfg);
     insp.over_limit_now();
     assert_eq!(insp.decision(), Decision::Alert);

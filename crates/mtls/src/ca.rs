@@ -1,0 +1,726 @@
+//! The mesh CA: a root, an issuing intermediate, and issuance of short-lived workload
+//! certificates from certificate signing requests.
+//!
+//! # Why this shape
+//!
+//! * **Root + intermediate.** Workload certificates are signed by the intermediate; sidecars
+//!   trust only the root. The intermediate's key is the one the identity service must keep
+//!   online (in a Kubernetes Secret), so it can be replaced ([`MeshCa::rotate_intermediate`])
+//!   without touching any sidecar's trust bundle; the root key can be kept out of the cluster
+//!   ([`CaPem::root_key`] is optional).
+//! * **Issuance from a CSR.** The workload generates its key ([`generate_key_and_csr`]) and
+//!   sends only the CSR, so its private key never leaves the pod. The CSR proves possession of
+//!   the key (its signature is checked); everything else it asks for (subject, SANs, key
+//!   usages, extensions) is ignored: [`MeshCa::issue_from_csr`] writes the identity the
+//!   *caller* names, which the identity service takes from a validated ServiceAccount token.
+//!   A CSR cannot talk its way into another identity.
+//! * **Short lifetimes.** Workload certificates live 24 hours by default
+//!   ([`DEFAULT_WORKLOAD_LIFETIME`]) and carry no revocation information: a stolen key is
+//!   useful for at most a day. The cost is that every sidecar renews about twice a day, and
+//!   a CA outage longer than a certificate's remaining life breaks the mesh (so renew at half
+//!   life). `not_before` is back-dated by [`CLOCK_SKEW_ALLOWANCE`] so a peer whose clock is a
+//!   little behind does not refuse a certificate just issued.
+//!
+//! Keys are ECDSA P-256 (fast to sign and verify with ring, small certificates); the CA signs
+//! with ring through rcgen.
+//!
+//! Workload certificates follow the SPIFFE X.509-SVID profile: exactly one URI SAN (the
+//! [`SpiffeId`]), not a CA, key usage `digitalSignature`, extended key usages `serverAuth`
+//! and `clientAuth` (every sidecar is both). The CA certificates carry the trust domain as
+//! `spiffe://<trust-domain>`, which is how [`MeshCa::from_pem`] recovers it.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+
+use crate::cert::CertificateInfo;
+use crate::cert::{certs_from_pem, certs_to_pem, encode_pem, looks_like_pem, parse_x509};
+use crate::error::{Error, Result};
+use crate::identity::TrustBundle;
+use crate::spiffe::{SpiffeId, TrustDomain};
+
+/// Default lifetime of a workload certificate.
+pub const DEFAULT_WORKLOAD_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Default lifetime of the issuing intermediate.
+pub const DEFAULT_INTERMEDIATE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Default lifetime of the root.
+pub const DEFAULT_ROOT_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// How far `not_before` is back-dated, for peers whose clocks lag.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
+/// The smallest RSA modulus accepted in a CSR.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Lifetimes of a new CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaOptions {
+    pub root_lifetime: Duration,
+    pub intermediate_lifetime: Duration,
+}
+
+impl Default for CaOptions {
+    fn default() -> Self {
+        CaOptions {
+            root_lifetime: DEFAULT_ROOT_LIFETIME,
+            intermediate_lifetime: DEFAULT_INTERMEDIATE_LIFETIME,
+        }
+    }
+}
+
+/// The CA as PEM text, one field per key of the Kubernetes Secret that holds it
+/// (suggested keys: `root-cert.pem`, `root-key.pem`, `ca-cert.pem`, `ca-key.pem`,
+/// `extra-roots.pem`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaPem {
+    pub root_cert: String,
+    /// Needed only to issue a new intermediate; may be kept out of the cluster.
+    pub root_key: Option<String>,
+    pub intermediate_cert: String,
+    pub intermediate_key: String,
+    /// Other roots still trusted (a root being rotated out or in), possibly empty.
+    pub extra_roots: String,
+}
+
+impl std::fmt::Debug for CaPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaPem")
+            .field("root_cert", &self.root_cert)
+            .field("root_key", &self.root_key.as_ref().map(|_| "[elided]"))
+            .field("intermediate_cert", &self.intermediate_cert)
+            .field("intermediate_key", &"[elided]")
+            .field("extra_roots", &self.extra_roots)
+            .finish()
+    }
+}
+
+/// A workload certificate just issued, with the intermediate that completes its chain.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    pub spiffe_id: SpiffeId,
+    /// Serial, validity and identity of the leaf.
+    pub info: CertificateInfo,
+    /// `[leaf, intermediate]`, never empty.
+    chain: Vec<CertificateDer<'static>>,
+}
+
+impl IssuedCertificate {
+    /// The chain the workload presents in its handshakes: `[leaf, intermediate]`.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    pub fn leaf(&self) -> &CertificateDer<'static> {
+        // Only `issue` builds this type, always with two certificates.
+        &self.chain[0]
+    }
+
+    /// The chain as PEM, leaf first.
+    pub fn chain_pem(&self) -> String {
+        certs_to_pem(&self.chain)
+    }
+}
+
+/// A workload's freshly generated key and the CSR for it (see [`generate_key_and_csr`]).
+pub struct WorkloadCsr {
+    /// The private key, PKCS#8 PEM. Keep it in the pod.
+    pub key_pem: String,
+    pub csr_pem: String,
+    pub csr_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for WorkloadCsr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkloadCsr")
+            .field("key_pem", &"[elided]")
+            .field("csr_pem", &self.csr_pem)
+            .finish()
+    }
+}
+
+/// The workload side of issuance: a new ECDSA P-256 key and a CSR signed with it.
+///
+/// `requested` only decorates the CSR (as a URI SAN, for logs and humans): the CA ignores it
+/// and issues for the identity it has established itself.
+pub fn generate_key_and_csr(requested: Option<&SpiffeId>) -> Result<WorkloadCsr> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    if let Some(id) = requested {
+        params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
+    }
+    let csr = params.serialize_request(&key)?;
+    Ok(WorkloadCsr {
+        key_pem: key.serialize_pem(),
+        csr_pem: csr.pem()?,
+        csr_der: csr.der().to_vec(),
+    })
+}
+
+/// The mesh certificate authority. See the module docs.
+#[derive(Debug)]
+pub struct MeshCa {
+    trust_domain: TrustDomain,
+    root: CertificateDer<'static>,
+    root_issuer: Option<Issuer<'static, KeyPair>>,
+    intermediate: CertificateDer<'static>,
+    intermediate_not_after: SystemTime,
+    issuer: Issuer<'static, KeyPair>,
+    extra_roots: Vec<CertificateDer<'static>>,
+}
+
+impl MeshCa {
+    /// A new root and intermediate for `trust_domain`.
+    pub fn generate(trust_domain: TrustDomain, options: &CaOptions) -> Result<Self> {
+        let now = SystemTime::now();
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let root_params = ca_params(
+            &trust_domain,
+            "picket mesh root CA",
+            BasicConstraints::Constrained(1),
+            now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now),
+            add(now, options.root_lifetime)?,
+        )?;
+        let root = root_params.self_signed(&root_key)?.der().clone();
+        let root_issuer = Issuer::new(root_params, root_key);
+        let (intermediate, issuer) =
+            new_intermediate(&trust_domain, &root_issuer, options.intermediate_lifetime)?;
+        let intermediate_not_after = CertificateInfo::parse(&intermediate)?.not_after;
+        Ok(MeshCa {
+            trust_domain,
+            root,
+            root_issuer: Some(root_issuer),
+            intermediate,
+            intermediate_not_after,
+            issuer,
+            extra_roots: Vec::new(),
+        })
+    }
+
+    /// Loads a CA saved with [`MeshCa::to_pem`], checking that each key belongs to its
+    /// certificate, that both certificates are CAs and that the root signed the intermediate.
+    pub fn from_pem(pem: &CaPem) -> Result<Self> {
+        let root = single_cert(&pem.root_cert, "root")?;
+        let intermediate = single_cert(&pem.intermediate_cert, "intermediate")?;
+        let root_x = parse_x509(&root)?;
+        let int_x = parse_x509(&intermediate)?;
+        if !root_x.is_ca() || !int_x.is_ca() {
+            return Err(Error::InvalidCa(
+                "root and intermediate must both be CA certificates".into(),
+            ));
+        }
+        int_x
+            .verify_signature(Some(root_x.public_key()))
+            .map_err(|_| Error::InvalidCa("the root did not sign the intermediate".into()))?;
+        let trust_domain = trust_domain_of(&int_x)?;
+        if trust_domain_of(&root_x)? != trust_domain {
+            return Err(Error::InvalidCa(
+                "root and intermediate name different trust domains".into(),
+            ));
+        }
+        let int_key = load_key(&pem.intermediate_key, int_x.public_key().raw)?;
+        let issuer = Issuer::from_ca_cert_der(&intermediate, int_key)?;
+        let root_issuer = match &pem.root_key {
+            Some(k) => Some(Issuer::from_ca_cert_der(
+                &root,
+                load_key(k, root_x.public_key().raw)?,
+            )?),
+            None => None,
+        };
+        let extra_roots = if pem.extra_roots.trim().is_empty() {
+            Vec::new()
+        } else {
+            certs_from_pem(pem.extra_roots.as_bytes())?
+        };
+        let intermediate_not_after = CertificateInfo::parse(&intermediate)?.not_after;
+        Ok(MeshCa {
+            trust_domain,
+            root,
+            root_issuer,
+            intermediate,
+            intermediate_not_after,
+            issuer,
+            extra_roots,
+        })
+    }
+
+    /// The CA as PEM text (private keys included: store it as a Secret).
+    pub fn to_pem(&self) -> CaPem {
+        CaPem {
+            root_cert: encode_pem("CERTIFICATE", &self.root),
+            root_key: self.root_issuer.as_ref().map(|i| i.key().serialize_pem()),
+            intermediate_cert: encode_pem("CERTIFICATE", &self.intermediate),
+            intermediate_key: self.issuer.key().serialize_pem(),
+            extra_roots: certs_to_pem(&self.extra_roots),
+        }
+    }
+
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.trust_domain
+    }
+
+    pub fn root(&self) -> &CertificateDer<'static> {
+        &self.root
+    }
+
+    pub fn intermediate(&self) -> &CertificateDer<'static> {
+        &self.intermediate
+    }
+
+    /// The roots sidecars should trust: this CA's root, then the extra roots.
+    pub fn trust_bundle(&self) -> Result<TrustBundle> {
+        let mut roots = vec![self.root.clone()];
+        roots.extend(self.extra_roots.iter().cloned());
+        TrustBundle::new(roots)
+    }
+
+    /// Also trust `root` (the other root during a root rotation).
+    pub fn add_extra_root(&mut self, root: CertificateDer<'static>) {
+        if !self.extra_roots.contains(&root) && root != self.root {
+            self.extra_roots.push(root);
+        }
+    }
+
+    /// Replaces the intermediate with a new one (new key) signed by the root. Certificates
+    /// issued before keep verifying as long as their chain still holds the old intermediate,
+    /// which they carry themselves. Needs the root key.
+    pub fn rotate_intermediate(&mut self, lifetime: Duration) -> Result<()> {
+        let root_issuer = self
+            .root_issuer
+            .as_ref()
+            .ok_or_else(|| Error::InvalidCa("the root key is not loaded".into()))?;
+        let (intermediate, issuer) = new_intermediate(&self.trust_domain, root_issuer, lifetime)?;
+        self.intermediate_not_after = CertificateInfo::parse(&intermediate)?.not_after;
+        self.intermediate = intermediate;
+        self.issuer = issuer;
+        Ok(())
+    }
+
+    /// Issues a workload certificate for `id`, valid from now (less
+    /// [`CLOCK_SKEW_ALLOWANCE`]) for `lifetime`, for the key in `csr` (PEM or DER).
+    ///
+    /// Only the CSR's public key and signature are used; see the module docs. The lifetime is
+    /// cut to the intermediate's own expiry.
+    pub fn issue_from_csr(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate> {
+        let now = SystemTime::now();
+        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
+        self.issue(csr, id, not_before, add(now, lifetime)?)
+    }
+
+    /// Like [`MeshCa::issue_from_csr`] with an explicit validity start (no skew allowance):
+    /// valid from `not_before` for `lifetime`. For back-dating in tests and for callers that
+    /// keep their own clock.
+    pub fn issue_from_csr_at(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        not_before: SystemTime,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate> {
+        self.issue(csr, id, not_before, add(not_before, lifetime)?)
+    }
+
+    fn issue(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<IssuedCertificate> {
+        if id.trust_domain() != &self.trust_domain {
+            return Err(Error::ForeignTrustDomain {
+                id: Box::new(id.clone()),
+                expected: self.trust_domain.clone(),
+            });
+        }
+        let public_key = csr_public_key(csr)?;
+        let not_after = not_after.min(self.intermediate_not_after);
+        if not_after <= not_before {
+            return Err(Error::InvalidLifetime);
+        }
+        let mut params = CertificateParams::default();
+        params.not_before = offset_time(not_before)?;
+        params.not_after = offset_time(not_after)?;
+        params.serial_number = Some(random_serial()?);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "picket");
+        params.distinguished_name = dn;
+        params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let leaf = params.signed_by(&public_key, &self.issuer)?.der().clone();
+        let info = CertificateInfo::parse(&leaf)?;
+        Ok(IssuedCertificate {
+            spiffe_id: id.clone(),
+            chain: vec![leaf, self.intermediate.clone()],
+            info,
+        })
+    }
+}
+
+/// Parses a CSR (PEM or DER), checks its self-signature and returns its public key. Nothing
+/// else of the CSR is read.
+fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    let der: Vec<u8> = if looks_like_pem(csr) {
+        CertificateSigningRequestDer::from_pem_slice(csr)
+            .map_err(|e| match e {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    Error::MissingPem("CERTIFICATE REQUEST")
+                }
+                e => Error::BadPem(e.to_string()),
+            })?
+            .as_ref()
+            .to_vec()
+    } else {
+        csr.to_vec()
+    };
+    let (rest, req) =
+        X509CertificationRequest::from_der(&der).map_err(|e| Error::CsrMalformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(Error::CsrMalformed("trailing bytes after the CSR".into()));
+    }
+    req.verify_signature().map_err(|_| Error::CsrBadSignature)?;
+    let spki = &req.certification_request_info.subject_pki;
+    if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
+        if rsa.key_size() < MIN_RSA_BITS {
+            return Err(Error::UnsupportedKey);
+        }
+    }
+    rcgen::SubjectPublicKeyInfo::from_der(spki.raw).map_err(|_| Error::UnsupportedKey)
+}
+
+fn ca_params(
+    trust_domain: &TrustDomain,
+    common_name: &str,
+    constraints: BasicConstraints,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.not_before = offset_time(not_before)?;
+    params.not_after = offset_time(not_after)?;
+    let serial = random_serial()?;
+    // A distinct subject for every CA certificate (the trust domain, and a tag from the
+    // serial): two CAs with the same name would make chain building ambiguous, and a chain
+    // from a foreign CA would fail as "bad signature" instead of "unknown issuer".
+    let tag: String = serial.to_bytes()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    params.serial_number = Some(serial);
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, format!("picket {trust_domain}"));
+    dn.push(DnType::CommonName, format!("{common_name} {tag}"));
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![SanType::URI(trust_domain.uri().try_into()?)];
+    params.is_ca = IsCa::Ca(constraints);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+fn new_intermediate(
+    trust_domain: &TrustDomain,
+    root: &Issuer<'static, KeyPair>,
+    lifetime: Duration,
+) -> Result<(CertificateDer<'static>, Issuer<'static, KeyPair>)> {
+    let now = SystemTime::now();
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let params = ca_params(
+        trust_domain,
+        "picket mesh intermediate CA",
+        BasicConstraints::Constrained(0),
+        now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now),
+        add(now, lifetime)?,
+    )?;
+    let der = params.signed_by(&key, root)?.der().clone();
+    Ok((der, Issuer::new(params, key)))
+}
+
+fn single_cert(pem: &str, what: &str) -> Result<CertificateDer<'static>> {
+    let mut certs = certs_from_pem(pem.as_bytes())?;
+    if certs.len() != 1 {
+        return Err(Error::InvalidCa(format!(
+            "expected one {what} certificate, found {}",
+            certs.len()
+        )));
+    }
+    Ok(certs.remove(0))
+}
+
+fn load_key(pem: &str, cert_spki: &[u8]) -> Result<KeyPair> {
+    use rcgen::PublicKeyData;
+    let key = KeyPair::from_pem(pem).map_err(|e| Error::BadKey(e.to_string()))?;
+    if key.subject_public_key_info() != cert_spki {
+        return Err(Error::KeyMismatch);
+    }
+    Ok(key)
+}
+
+fn trust_domain_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Result<TrustDomain> {
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| Error::BadCertificate(e.to_string()))?
+        .ok_or_else(|| Error::InvalidCa("CA certificate names no trust domain".into()))?;
+    san.value
+        .general_names
+        .iter()
+        .find_map(|n| match n {
+            GeneralName::URI(u) => Some(TrustDomain::from_uri(u)),
+            _ => None,
+        })
+        .ok_or_else(|| Error::InvalidCa("CA certificate names no trust domain".into()))?
+        .map_err(Error::from)
+}
+
+fn add(t: SystemTime, d: Duration) -> Result<SystemTime> {
+    if d.is_zero() {
+        return Err(Error::InvalidLifetime);
+    }
+    t.checked_add(d).ok_or(Error::InvalidLifetime)
+}
+
+fn offset_time(t: SystemTime) -> Result<time::OffsetDateTime> {
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).map_err(|_| Error::InvalidLifetime)?,
+        Err(e) => -i64::try_from(e.duration().as_secs()).map_err(|_| Error::InvalidLifetime)?,
+    };
+    time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| Error::InvalidLifetime)
+}
+
+/// 128 random bits, positive and with a non-zero first octet (so the DER INTEGER is minimal
+/// and always 16 octets).
+fn random_serial() -> Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    crate::config::provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| Error::Tls(rustls::Error::FailedToGetRandomBytes))?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca() -> MeshCa {
+        MeshCa::generate(TrustDomain::default(), &CaOptions::default()).unwrap()
+    }
+
+    fn id(ns: &str, sa: &str) -> SpiffeId {
+        SpiffeId::in_default_domain(ns, sa).unwrap()
+    }
+
+    #[test]
+    fn issues_for_the_callers_identity_not_the_csrs() {
+        let ca = ca();
+        let asked = id("kube-system", "admin");
+        let csr = generate_key_and_csr(Some(&asked)).unwrap();
+        let granted = id("shop", "cart");
+        let issued = ca
+            .issue_from_csr(csr.csr_pem.as_bytes(), &granted, DEFAULT_WORKLOAD_LIFETIME)
+            .unwrap();
+        assert_eq!(issued.info.spiffe_id.as_ref(), Some(&granted));
+        assert_eq!(crate::cert::spiffe_id_of(issued.leaf()).unwrap(), granted);
+        assert!(!issued.info.is_ca);
+        assert_eq!(issued.chain().len(), 2);
+        assert_eq!(&issued.chain()[1], ca.intermediate());
+        assert_eq!(&issued.chain()[0], issued.leaf());
+        // The subject is the CA's choice too, never the CSR's.
+        let leaf = parse_x509(issued.leaf()).unwrap();
+        let uris: Vec<String> = leaf
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(uris, vec![format!("URI({granted})")]);
+    }
+
+    #[test]
+    fn lifetime_and_serial() {
+        let ca = ca();
+        let csr = generate_key_and_csr(None).unwrap();
+        let before = SystemTime::now();
+        let a = ca
+            .issue_from_csr(&csr.csr_der, &id("a", "b"), Duration::from_secs(3600))
+            .unwrap();
+        let b = ca
+            .issue_from_csr(&csr.csr_der, &id("a", "b"), DEFAULT_WORKLOAD_LIFETIME)
+            .unwrap();
+        let life = a.info.not_after.duration_since(before).unwrap();
+        assert!(life <= Duration::from_secs(3601) && life >= Duration::from_secs(3590));
+        let skew = before.duration_since(a.info.not_before).unwrap();
+        assert!(skew >= CLOCK_SKEW_ALLOWANCE - Duration::from_secs(2));
+        let day = b.info.not_after.duration_since(before).unwrap();
+        assert!(day >= Duration::from_secs(24 * 3600 - 10));
+        assert_eq!(a.info.serial.len(), 16);
+        assert_ne!(a.info.serial, b.info.serial);
+        // Never past the intermediate.
+        let long = ca
+            .issue_from_csr(
+                &csr.csr_der,
+                &id("a", "b"),
+                Duration::from_secs(20 * 365 * 86400),
+            )
+            .unwrap();
+        assert_eq!(long.info.not_after, ca.intermediate_not_after);
+        assert!(matches!(
+            ca.issue_from_csr(&csr.csr_der, &id("a", "b"), Duration::ZERO),
+            Err(Error::InvalidLifetime)
+        ));
+    }
+
+    #[test]
+    fn issues_for_other_key_types() {
+        let ca = ca();
+        for alg in [&rcgen::PKCS_ED25519, &rcgen::PKCS_ECDSA_P384_SHA384] {
+            let key = KeyPair::generate_for(alg).unwrap();
+            let csr = CertificateParams::default()
+                .serialize_request(&key)
+                .unwrap();
+            let issued = ca
+                .issue_from_csr(csr.der(), &id("a", "b"), DEFAULT_WORKLOAD_LIFETIME)
+                .unwrap();
+            // The certificate certifies the CSR's key.
+            let leaf = parse_x509(issued.leaf()).unwrap();
+            use rcgen::PublicKeyData;
+            assert_eq!(
+                leaf.public_key().raw,
+                key.subject_public_key_info().as_slice()
+            );
+            // And it is usable: the identity loads with the key.
+            let pem = issued.chain_pem();
+            crate::WorkloadIdentity::from_pem(pem.as_bytes(), key.serialize_pem().as_bytes())
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn refuses_bad_csrs() {
+        let ca = ca();
+        let who = id("a", "b");
+        let csr = generate_key_and_csr(None).unwrap();
+        // Flip one bit of the signature (the last octet of the DER).
+        let mut bad = csr.csr_der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            ca.issue_from_csr(&bad, &who, DEFAULT_WORKLOAD_LIFETIME),
+            Err(Error::CsrBadSignature)
+        ));
+        assert!(matches!(
+            ca.issue_from_csr(b"\x30\x03\x02\x01\x00", &who, DEFAULT_WORKLOAD_LIFETIME),
+            Err(Error::CsrMalformed(_))
+        ));
+        assert!(matches!(
+            ca.issue_from_csr(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                &who,
+                DEFAULT_WORKLOAD_LIFETIME
+            ),
+            Err(Error::MissingPem("CERTIFICATE REQUEST"))
+        ));
+        let foreign = SpiffeId::new(TrustDomain::new("other.org").unwrap(), "a", "b").unwrap();
+        assert!(matches!(
+            ca.issue_from_csr(&csr.csr_der, &foreign, DEFAULT_WORKLOAD_LIFETIME),
+            Err(Error::ForeignTrustDomain { .. })
+        ));
+    }
+
+    #[test]
+    fn pem_round_trip_keeps_issuing() {
+        let ca = ca();
+        let pem = ca.to_pem();
+        assert!(!format!("{pem:?}").contains("PRIVATE KEY"));
+        let back = MeshCa::from_pem(&pem).unwrap();
+        assert_eq!(back.trust_domain(), ca.trust_domain());
+        assert_eq!(back.root(), ca.root());
+        assert_eq!(back.to_pem(), pem);
+        let csr = generate_key_and_csr(None).unwrap();
+        let issued = back
+            .issue_from_csr(&csr.csr_der, &id("a", "b"), DEFAULT_WORKLOAD_LIFETIME)
+            .unwrap();
+        // The leaf verifies against the original CA's intermediate key.
+        let leaf = parse_x509(issued.leaf()).unwrap();
+        let int = parse_x509(ca.intermediate()).unwrap();
+        assert!(leaf.verify_signature(Some(int.public_key())).is_ok());
+
+        // Without the root key it still issues, but cannot rotate the intermediate.
+        let mut no_root = MeshCa::from_pem(&CaPem {
+            root_key: None,
+            ..pem.clone()
+        })
+        .unwrap();
+        assert!(no_root
+            .rotate_intermediate(DEFAULT_INTERMEDIATE_LIFETIME)
+            .is_err());
+        let mut with_root = MeshCa::from_pem(&pem).unwrap();
+        with_root
+            .rotate_intermediate(DEFAULT_INTERMEDIATE_LIFETIME)
+            .unwrap();
+        assert_ne!(with_root.intermediate(), ca.intermediate());
+    }
+
+    #[test]
+    fn from_pem_refuses_mismatched_material() {
+        let a = ca().to_pem();
+        let b = ca().to_pem();
+        // b's intermediate key with a's intermediate certificate.
+        let swapped_key = CaPem {
+            intermediate_key: b.intermediate_key.clone(),
+            ..a.clone()
+        };
+        assert!(matches!(
+            MeshCa::from_pem(&swapped_key),
+            Err(Error::KeyMismatch)
+        ));
+        // a's intermediate under b's root.
+        let wrong_root = CaPem {
+            root_cert: b.root_cert.clone(),
+            root_key: b.root_key.clone(),
+            ..a.clone()
+        };
+        assert!(matches!(
+            MeshCa::from_pem(&wrong_root),
+            Err(Error::InvalidCa(_))
+        ));
+        let garbage = CaPem {
+            intermediate_key: "nope".into(),
+            ..a.clone()
+        };
+        assert!(matches!(MeshCa::from_pem(&garbage), Err(Error::BadKey(_))));
+        let leafy = CaPem {
+            root_cert: String::new(),
+            ..a
+        };
+        assert!(matches!(
+            MeshCa::from_pem(&leafy),
+            Err(Error::MissingPem(_))
+        ));
+    }
+}
