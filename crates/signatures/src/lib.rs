@@ -9,10 +9,13 @@
 //!   filter, nearly flat in the number of literals);
 //! * [`engine`] ties them together: per value, the distinct views it needs, one prefilter pass
 //!   per distinct view, regex confirmation only for candidates, exclusions last;
+//! * [`import`] converts Suricata/Snort HTTP rules and ModSecurity phrase files into pack
+//!   signatures, with a report of what could not be converted and why;
 //! * [`target`] and [`anomaly`] name where a value came from and the protocol anomalies the
 //!   inspectors in `picket-dpi` report.
 pub mod anomaly;
 pub mod engine;
+pub mod import;
 pub mod matcher;
 pub mod pack;
 pub mod target;
