@@ -16,6 +16,8 @@ use picket::metrics::Metrics;
 use picket::scan::{scan_jsonl, scan_raw, write_report, InputError};
 use picket_dpi::{InspectConfig, OverLimit};
 
+mod pack_import;
+
 #[derive(Parser)]
 #[command(
     name = "picket",
@@ -144,6 +146,9 @@ enum PackCommand {
         #[arg(long = "overlay")]
         overlays: Vec<PathBuf>,
     },
+    /// Convert Suricata/Snort HTTP rules or ModSecurity phrase files into a pack; the pack on
+    /// stdout (or --out), a per-rule report on stderr.
+    Import(pack_import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +162,9 @@ fn main() -> ExitCode {
             body_limit,
             files,
         } => scan(pack, overlays, jsonl, body_limit, files),
+        Command::Pack {
+            command: PackCommand::Import(args),
+        } => pack_import::run(args),
         Command::Pack {
             command: PackCommand::Validate { pack, overlays },
         } => match picket::packs::load_engine(Some(&pack), &overlays) {
