@@ -93,19 +93,25 @@ fn bin_sh_in_the_uri_nocase_and_case_sensitive() {
         r#"alert http any any -> any any (msg:"LOCAL /bin/sh in the URI"; content:"/bin/sh"; http_uri; nocase; classtype:web-application-attack; sid:9000002; rev:1;)"#,
         "\n# a comment line\n\n",
         r#"alert http any any -> any any (msg:"LOCAL /bin/sh in the URI, exact case"; http.uri; content:"/bin/sh"; classtype:web-application-attack; sid:9000003; rev:1;)"#,
+        "\n",
+        r#"alert tcp any any -> any $HTTP_PORTS (msg:"LOCAL /bin/sh, Snort uricontent"; uricontent:"/bin/sh"; nocase; sid:9000014; rev:1;)"#,
     ));
-    assert_eq!(imp.report.len(), 2);
+    assert_eq!(imp.report.len(), 3);
     assert_eq!(imp.report[1].line, 4);
+    assert_eq!(imp.signatures[2].targets, ["path", "query"]);
     let e = engine(&imp);
     // http.uri is decoded: so is picket's view of path and query.
-    let both = ["SURI-9000002", "SURI-9000003"];
+    let all = ["SURI-9000002", "SURI-9000003", "SURI-9000014"];
     assert_eq!(
         fire(&e, Target::Query, "", b"cmd=%2Fbin%2Fsh%20-c%20id"),
-        both
+        all
     );
-    assert_eq!(fire(&e, Target::Path, "", b"/cgi-bin/../bin/sh"), both);
+    assert_eq!(fire(&e, Target::Path, "", b"/cgi-bin/../bin/sh"), all);
     // nocase content matches any case; the exact-case one must not.
-    assert_eq!(fire(&e, Target::Path, "", b"/x/BIN/SH"), ["SURI-9000002"]);
+    assert_eq!(
+        fire(&e, Target::Path, "", b"/x/BIN/SH"),
+        ["SURI-9000002", "SURI-9000014"]
+    );
     assert!(fire(&e, Target::Path, "", b"/bin/bash").is_empty());
     assert!(fire(&e, Target::Header, "referer", b"/bin/sh").is_empty());
     assert_eq!(imp.signatures[1].regex.as_deref(), Some("\\x2Fbin\\x2Fsh"));

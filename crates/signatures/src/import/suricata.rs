@@ -692,14 +692,19 @@ fn convert(
                     }
                 }
             }
-            "content" => {
+            "content" | "uricontent" => {
                 let v = need("a quoted string")?;
                 let (negated, v) = match v.strip_prefix('!') {
                     Some(rest) => (true, rest.trim()),
                     None => (false, v),
                 };
                 conds.push(Cond {
-                    buffer: sticky,
+                    // Snort's `uricontent` is `content` + `http_uri`.
+                    buffer: if name == "uricontent" {
+                        Some(Buffer::Uri)
+                    } else {
+                        sticky
+                    },
                     negated,
                     kind: Kind::Content {
                         bytes: content_bytes(v)?,
