@@ -423,7 +423,8 @@ fn action_override_and_id_prefix() {
 
 #[test]
 fn phrase_file_becomes_one_case_insensitive_signature() {
-    let data = "# scanner user agents\n\nnikto\r\n  sqlmap  \nNIKTO\nmasscan\n";
+    // A byte-order mark does not turn the first comment into a phrase.
+    let data = "\u{feff}# scanner user agents\n\nnikto\r\n  sqlmap  \nNIKTO\nmasscan\n";
     let mut opts = PhraseOptions::new("MODSEC-SCANNERS", "Security scanner user agent");
     opts.targets = vec!["header:user-agent".into()];
     opts.severity = Severity::Low;

@@ -168,6 +168,11 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 }
                 continue;
             }
+            '{' if cs.get(i + 1) == Some(&',') => {
+                return Err(
+                    "`{,n}` is a literal in older PCRE and a quantifier in PCRE2 10.43+".into(),
+                )
+            }
             '{' => match counted(&cs, i) {
                 Some((end, min)) => {
                     out.extend(&cs[i..end]);
@@ -554,6 +559,7 @@ mod tests {
             ("(?R)", "recursion"),
             ("(?m)^x", "inline (?m)"),
             ("\\Gx", "\\G"),
+            ("a{,3}", "PCRE2 10.43"),
         ] {
             let e = translate(p, f).unwrap_err();
             assert!(e.contains(why), "{p}: {e}");

@@ -88,6 +88,7 @@ pub fn import_phrases(
     let mut literals: Vec<Vec<u8>> = Vec::new();
     let mut seen: HashMap<Vec<u8>, (String, usize)> = HashMap::new();
     for (file, text) in sources {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (n, line) in text.lines().enumerate() {
             let phrase = line.trim();
             if phrase.is_empty() || phrase.starts_with('#') {

@@ -1042,6 +1042,7 @@ pub fn import_suricata(
     let mut imported = Imported::default();
     let mut seen: HashMap<String, (String, usize)> = HashMap::new();
     for (file, text) in sources {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
