@@ -468,3 +468,52 @@ fn phrase_options_are_checked() {
         ImportError::NoPhrases
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Arbitrary option text never panics the importer, and whatever it converts compiles.
+        #[test]
+        fn any_rule_text_is_converted_or_refused(opts in r#"[ -~]{0,120}"#) {
+            let rule = format!(
+                "alert http any any -> any any (msg:\"p\"; http.request_body; {opts} sid:1;)"
+            );
+            let imp = import(&rule);
+            prop_assert_eq!(imp.report.len(), 1);
+            if imp.converted() == 1 {
+                let meta = PackMeta { name: "p".into(), version: "1".into(), description: None };
+                prop_assert!(imp.to_toml(&meta).is_ok());
+            }
+        }
+
+        /// Arbitrary patterns never panic the translator; what it accepts is a valid regex
+        /// whose required literal (if any) is inside every match.
+        #[test]
+        fn any_pattern_translates_or_is_refused(p in r#"[ -~]{0,40}"#) {
+            if let Ok(t) = pcre::translate(&p, pcre::PcreFlags::default()) {
+                if let Some(l) = &t.required_literal {
+                    prop_assert!(!l.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn required_literal_is_in_every_match(
+            p in r#"[ab()|*+?{}1,\\.^$-]{0,14}"#,
+            hay in "[ab]{0,16}",
+        ) {
+            let Ok(t) = pcre::translate(&p, pcre::PcreFlags::default()) else { return Ok(()) };
+            let Ok(re) = crate::pack::build_regex(&t.regex) else { return Ok(()) };
+            if let (Some(lit), Some(m)) = (&t.required_literal, re.find(hay.as_bytes())) {
+                prop_assert!(
+                    m.as_bytes().windows(lit.len()).any(|w| w == lit.as_slice()),
+                    "{} matched {:?} without {:?}", t.regex, m.as_bytes(), lit
+                );
+            }
+        }
+    }
+}
