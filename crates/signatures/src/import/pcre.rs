@@ -96,23 +96,33 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
     let mut runs = Runs::default();
     let mut depth = 0usize;
     let mut top_alt = false;
+    // Whether the last token was a quantifier: PCRE refuses `a+*`, Rust reads it as `(a+)*`.
+    let mut after_quantifier = false;
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
         let top = depth == 0;
-        match c {
-            _ if flags.extended && c.is_ascii_whitespace() => {
+        if flags.extended && c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if flags.extended && c == '#' {
+            while i < cs.len() && cs[i] != '\n' {
                 i += 1;
-                continue;
             }
-            '#' if flags.extended => {
-                while i < cs.len() && cs[i] != '\n' {
-                    i += 1;
-                }
-                continue;
-            }
+            continue;
+        }
+        let prev_quantifier = std::mem::replace(&mut after_quantifier, false);
+        let is_quantifier = matches!(c, '*' | '+' | '?') || (c == '{' && counted(&cs, i).is_some());
+        if is_quantifier && prev_quantifier {
+            return Err("a quantifier directly after a quantifier".into());
+        }
+        match c {
             '\\' => {
                 match escape(&cs, &mut i, false)? {
+                    // `\E` and an empty `\Q\E` are nothing: what follows sees what came before.
+                    Esc::Nothing => after_quantifier = prev_quantifier,
+                    Esc::Bytes(bs) if bs.is_empty() => after_quantifier = prev_quantifier,
                     Esc::Bytes(bs) => {
                         for b in bs {
                             push_byte(&mut out, b);
@@ -127,7 +137,6 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                             runs.end();
                         }
                     }
-                    Esc::Nothing => {}
                 }
                 continue;
             }
@@ -139,7 +148,10 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 continue;
             }
             '(' => {
-                if top {
+                if cs.get(i + 1..i + 3) == Some(&['?', '#'][..]) {
+                    // A comment is nothing, as `\E` is.
+                    after_quantifier = prev_quantifier;
+                } else if top {
                     runs.end();
                 }
                 i = group(&cs, i, &mut out, &mut depth)?;
@@ -166,6 +178,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 if top {
                     runs.quantifier(min_one);
                 }
+                after_quantifier = true;
                 continue;
             }
             '{' if cs.get(i + 1) == Some(&',') => {
@@ -180,6 +193,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                     if top {
                         runs.quantifier(min >= 1);
                     }
+                    after_quantifier = true;
                     continue;
                 }
                 None => {
@@ -560,6 +574,9 @@ mod tests {
             ("(?m)^x", "inline (?m)"),
             ("\\Gx", "\\G"),
             ("a{,3}", "PCRE2 10.43"),
+            ("a+*", "quantifier directly after"),
+            ("a{2}\\E*", "quantifier directly after"),
+            ("a?(?#c)+", "quantifier directly after"),
         ] {
             let e = translate(p, f).unwrap_err();
             assert!(e.contains(why), "{p}: {e}");
