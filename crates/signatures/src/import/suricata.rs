@@ -120,7 +120,7 @@ impl Buffer {
             "http.uri" => Buffer::Uri,
             "http.uri.raw" => Buffer::RawUri,
             "http.header" => Buffer::Header,
-            "http.request_body" | "http.client_body" => Buffer::Body,
+            "http.request_body" => Buffer::Body,
             "http.method" => Buffer::Method,
             "http.cookie" => Buffer::Cookie,
             "http.user_agent" => Buffer::UserAgent,
@@ -420,10 +420,15 @@ fn parse_pcre(v: &str, negated: bool) -> Result<Cond, String> {
                         .into(),
                 )
             }
-            'D' | 'K' => {
-                return Err(format!(
-                    "pcre flag {f} selects a raw header buffer, which has no picket target"
-                ))
+            'D' => {
+                return Err(
+                    "pcre flag D selects the raw header buffer, which has no picket target".into(),
+                )
+            }
+            'K' => {
+                return Err(
+                    "pcre flag K selects the raw cookie buffer, which has no picket target".into(),
+                )
             }
             'S' | 'Y' => {
                 return Err(format!(
