@@ -212,6 +212,23 @@ fn body_with_content_and_pcre() {
 }
 
 #[test]
+fn host_is_lowercased_like_suricatas() {
+    let imp = import(concat!(
+        r#"alert http any any -> any any (msg:"LOCAL known bad host"; http.host; content:"evil.example"; sid:9000015; rev:1;)"#,
+        "\n",
+        r#"alert http any any -> any any (msg:"LOCAL upper-case content on http.host never matches"; content:"Evil"; http_host; sid:9000016; rev:1;)"#,
+    ));
+    assert_eq!(imp.converted(), 2, "{:?}", imp.report);
+    assert_eq!(imp.signatures[0].targets, ["header:host"]);
+    let e = engine(&imp);
+    let host = |v: &[u8]| fire(&e, Target::Header, "host", v);
+    assert_eq!(host(b"EVIL.example:8080"), ["SURI-9000015"]);
+    assert!(host(b"evil-example.org").is_empty());
+    // Suricata lowercases the buffer, so "Evil" (case-sensitive) matches nothing: nor here.
+    assert!(host(b"Evil.test").is_empty());
+}
+
+#[test]
 fn depth_equal_to_length_is_startswith() {
     let imp = import(
         r#"alert http any any -> any any (msg:"LOCAL CGI script at the URI root"; http.uri; content:"/cgi-bin/"; depth:9; sid:9000011; rev:1;)"#,
@@ -322,9 +339,18 @@ fn unconvertible_rules_say_why() {
         ),
         (r#"http.uri; content:"/x"; endswith; sid:1;"#, "endswith"),
         (
-            r#"http.host; content:"example"; sid:1;"#,
+            r#"http.host.raw; content:"example"; sid:1;"#,
             "no picket target",
         ),
+        (
+            r#"http.host; content:"8080"; sid:1;"#,
+            "could match the port",
+        ),
+        (
+            r#"http.host; content:".example"; endswith; sid:1;"#,
+            "may end with a port",
+        ),
+        (r#"http.host; pcre:"/^evil\./W"; sid:1;"#, "keeps the port"),
         (
             r#"http.uri; content:"x"; sid:1; weird_option;"#,
             "not supported by the importer",

@@ -60,6 +60,7 @@ enum Buffer {
     ContentType,
     Referer,
     RequestLine,
+    Host,
 }
 
 impl Buffer {
@@ -75,6 +76,7 @@ impl Buffer {
             Buffer::ContentType => "http.content_type",
             Buffer::Referer => "http.referer",
             Buffer::RequestLine => "http.request_line",
+            Buffer::Host => "http.host",
         }
     }
 
@@ -89,12 +91,15 @@ impl Buffer {
             Buffer::ContentType => &["header:content-type"],
             Buffer::Referer => &["header:referer"],
             Buffer::RequestLine => &["request_line"],
+            Buffer::Host => &["header:host"],
         }
     }
 
     fn transforms(self) -> Vec<Transform> {
         match self {
             Buffer::Uri => vec![Transform::UrlDecode],
+            // Suricata's http.host is lowercased; so is the view the regex confirms on.
+            Buffer::Host => vec![Transform::Lowercase],
             _ => Vec::new(),
         }
     }
@@ -111,6 +116,7 @@ impl Buffer {
             Buffer::RawUri => "http.uri.raw: path and query are scanned as two values",
             Buffer::Header => "http.header: picket scans header values one at a time, not header names",
             Buffer::Body => "http.request_body: picket also decodes gzip/deflate and UTF-16 bodies and inspects up to its body limit",
+            Buffer::Host => "http.host: picket matches the Host header (lowercased, port included), not a host taken from an absolute-form URI",
             _ => return None,
         })
     }
@@ -127,6 +133,7 @@ impl Buffer {
             "http.content_type" => Buffer::ContentType,
             "http.referer" => Buffer::Referer,
             "http.request_line" => Buffer::RequestLine,
+            "http.host" => Buffer::Host,
             _ => return None,
         })
     }
@@ -143,6 +150,7 @@ impl Buffer {
             "http_content_type" => Buffer::ContentType,
             "http_referer" => Buffer::Referer,
             "http_request_line" => Buffer::RequestLine,
+            "http_host" => Buffer::Host,
             _ => return None,
         })
     }
@@ -172,7 +180,7 @@ fn unmapped_buffer(name: &str) -> Option<String> {
         return Some(format!(
             "buffer `{name}` has no picket target (mapped: http.uri, http.uri.raw, http.header, \
              http.request_body, http.method, http.cookie, http.user_agent, http.content_type, \
-             http.referer, http.request_line)"
+             http.referer, http.request_line, http.host)"
         ));
     }
     None
@@ -435,10 +443,11 @@ fn parse_pcre(v: &str, negated: bool) -> Result<Cond, String> {
                     "pcre flag {f} inspects the HTTP response; picket inspects requests"
                 ))
             }
-            'W' | 'Z' => {
-                return Err(format!(
-                    "pcre flag {f} selects the host buffer, which has no picket target"
-                ))
+            'W' => Buffer::Host,
+            'Z' => {
+                return Err(
+                    "pcre flag Z selects the raw host buffer, which has no picket target".into(),
+                )
             }
             'Q' => return Err("pcre flag Q selects file_data, which has no picket target".into()),
             'B' => return Err("pcre flag B matches the raw packet bytes".into()),
@@ -939,6 +948,35 @@ fn convert(
                     )
                 }
                 _ => {}
+            }
+        }
+    }
+    if buffer == Buffer::Host {
+        // picket's Host value keeps the port Suricata strips: only conditions that cannot
+        // reach into ":port" are exact.
+        for c in &conds {
+            match &c.kind {
+                Kind::Content {
+                    bytes, endswith, ..
+                } => {
+                    if bytes.contains(&b':') || bytes.iter().all(u8::is_ascii_digit) {
+                        return Err(format!(
+                            "{} on http.host could match the port, which Suricata strips and picket keeps",
+                            c.describe()
+                        ));
+                    }
+                    if *endswith {
+                        return Err(
+                            "endswith on http.host: picket's Host value may end with a port".into(),
+                        );
+                    }
+                }
+                Kind::Pcre { .. } => {
+                    return Err(
+                        "pcre on http.host: picket's Host value keeps the port Suricata strips"
+                            .into(),
+                    )
+                }
             }
         }
     }
