@@ -823,7 +823,7 @@ fn convert(
     }
 
     let sid = sid.ok_or("no numeric sid")?;
-    let msg = msg.ok_or("no msg")?;
+    let msg = msg.unwrap_or_else(|| format!("Suricata sid {sid}"));
     if conds.is_empty() {
         return Err("no content or pcre: nothing to match".into());
     }
