@@ -229,6 +229,27 @@ fn host_is_lowercased_like_suricatas() {
 }
 
 #[test]
+fn uri_pcre_that_cannot_cross_the_query_separator() {
+    let imp = import(
+        r#"alert http any any -> any any (msg:"LOCAL shell script under cgi-bin"; pcre:"/\/cgi-bin\/[^?&\s]*\.sh\b/Ui"; classtype:web-application-attack; sid:9000017; rev:1;)"#,
+    );
+    assert_eq!(converted_id(&imp, 0), "SURI-9000017");
+    assert_eq!(imp.signatures[0].targets, ["path", "query"]);
+    assert_eq!(imp.signatures[0].literals, [b"/cgi-bin/".to_vec()]);
+    let e = engine(&imp);
+    assert_eq!(
+        fire(&e, Target::Path, "", b"/CGI-BIN/test%2Esh"),
+        ["SURI-9000017"]
+    );
+    assert_eq!(
+        fire(&e, Target::Query, "", b"u=/cgi-bin/x.sh"),
+        ["SURI-9000017"]
+    );
+    assert!(fire(&e, Target::Path, "", b"/cgi-bin/x.shtml").is_empty());
+    assert!(fire(&e, Target::Path, "", b"/cgi-bin/a b.sh").is_empty());
+}
+
+#[test]
 fn depth_equal_to_length_is_startswith() {
     let imp = import(
         r#"alert http any any -> any any (msg:"LOCAL CGI script at the URI root"; http.uri; content:"/cgi-bin/"; depth:9; sid:9000011; rev:1;)"#,
@@ -335,8 +356,9 @@ fn unconvertible_rules_say_why() {
         ),
         (
             r#"http.uri; pcre:"/\/cgi-bin\/.*\.sh/U"; sid:1;"#,
-            "pcre on http.uri",
+            "can match a '?'",
         ),
+        (r#"pcre:"/^\/admin\//U"; sid:1;"#, "is anchored"),
         (r#"http.uri; content:"/x"; endswith; sid:1;"#, "endswith"),
         (
             r#"http.host.raw; content:"example"; sid:1;"#,

@@ -45,6 +45,18 @@ pub struct Translated {
     pub regex: String,
     /// Bytes every match contains (the longest run found), if any.
     pub required_literal: Option<Vec<u8>>,
+    /// Whether the pattern uses `^`, `$`, `\A`, `\z`, `\Z` or the `A` flag: its matches
+    /// depend on where the subject starts and ends.
+    pub edge_anchored: bool,
+    /// Whether some part of the pattern can match the byte `?` (a literal `?`, `.`, or a
+    /// class containing it). A pattern that cannot, and is not edge-anchored, matches the
+    /// URI exactly where it matches one of its `?`-separated parts.
+    pub matches_question_mark: bool,
+}
+
+/// Whether a class or escape class (in Rust syntax) matches the byte `?`; `true` when unsure.
+fn class_matches_question_mark(class: &str) -> bool {
+    crate::pack::build_regex(class).map_or(true, |re| re.is_match(b"?"))
 }
 
 /// Tracks runs of literal bytes at the top level of the pattern.
@@ -98,6 +110,8 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
     let mut top_alt = false;
     // Whether the last token was a quantifier: PCRE refuses `a+*`, Rust reads it as `(a+)*`.
     let mut after_quantifier = false;
+    let mut edge_anchored = flags.anchored;
+    let mut question_mark = false;
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
@@ -126,12 +140,18 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                     Esc::Bytes(bs) => {
                         for b in bs {
                             push_byte(&mut out, b);
+                            question_mark |= b == b'?';
                             if top {
                                 runs.literal(b);
                             }
                         }
                     }
                     Esc::Other(s) => {
+                        match s.as_str() {
+                            "\\b" | "\\B" => {}
+                            "\\A" | "\\z" | "(?:\\n?\\z)" => edge_anchored = true,
+                            class => question_mark |= class_matches_question_mark(class),
+                        }
                         out.push_str(&s);
                         if top {
                             runs.end();
@@ -141,7 +161,9 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 continue;
             }
             '[' => {
+                let start = out.len();
                 class(&cs, &mut i, &mut out)?;
+                question_mark |= class_matches_question_mark(&out[start..]);
                 if top {
                     runs.end();
                 }
@@ -204,12 +226,14 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 }
             },
             '^' => {
+                edge_anchored = true;
                 out.push('^');
                 if top {
                     runs.end();
                 }
             }
             '$' => {
+                edge_anchored = true;
                 out.push_str(if flags.multiline {
                     "$"
                 } else if flags.dollar_endonly {
@@ -222,6 +246,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 }
             }
             '.' => {
+                question_mark = true;
                 out.push('.');
                 if top {
                     runs.end();
@@ -267,6 +292,8 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
     Ok(Translated {
         regex,
         required_literal,
+        edge_anchored,
+        matches_question_mark: question_mark,
     })
 }
 
@@ -630,6 +657,29 @@ mod tests {
             ..none
         };
         assert!(matches("a.b", s, b"a\nb"));
+    }
+
+    #[test]
+    fn anchors_and_question_marks_are_noticed() {
+        let f = PcreFlags::default();
+        let both = |p: &str| {
+            let t = t(p, f);
+            (t.edge_anchored, t.matches_question_mark)
+        };
+        assert_eq!(both(r"\/cgi-bin\/[^?&]*\.sh"), (false, false));
+        assert_eq!(both(r"\/cgi-bin\/[^&]*\.sh"), (false, true));
+        assert_eq!(both(r"\/x\?y"), (false, true));
+        assert_eq!(both(r"a.b"), (false, true));
+        assert_eq!(both(r"a\Sb"), (false, true));
+        assert_eq!(both(r"\bcmd\w+"), (false, false));
+        assert_eq!(both(r"^\/admin"), (true, false));
+        assert_eq!(both(r"php$"), (true, false));
+        assert_eq!(both(r"x\Z"), (true, false));
+        let a = PcreFlags {
+            anchored: true,
+            ..f
+        };
+        assert!(translate("x", a).unwrap().edge_anchored);
     }
 
     #[test]

@@ -199,6 +199,9 @@ enum Kind {
     Pcre {
         regex: String,
         literal: Option<Vec<u8>>,
+        /// Matches within the URI exactly where it matches within its path or its query:
+        /// not anchored to the subject's edges and unable to match `?`.
+        splits_at_query: bool,
     },
 }
 
@@ -465,6 +468,7 @@ fn parse_pcre(v: &str, negated: bool) -> Result<Cond, String> {
         kind: Kind::Pcre {
             regex: t.regex,
             literal: t.required_literal,
+            splits_at_query: !t.edge_anchored && !t.matches_question_mark,
         },
     })
 }
@@ -920,9 +924,12 @@ fn convert(
                         c.describe()
                     ))
                 }
-                Kind::Pcre { .. } => {
+                Kind::Pcre {
+                    splits_at_query: false,
+                    ..
+                } => {
                     return Err(format!(
-                        "pcre on {}: picket scans path and query as separate values, so a pattern over the whole URI cannot be split exactly",
+                        "pcre on {}: picket scans path and query as separate values, and this pattern can match a '?' or is anchored (^, $, \\A, \\z, flag A), so it cannot be split exactly",
                         buffer.name()
                     ))
                 }
