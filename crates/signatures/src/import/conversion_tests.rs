@@ -250,6 +250,22 @@ fn uri_pcre_that_cannot_cross_the_query_separator() {
 }
 
 #[test]
+fn header_pcre_that_stays_within_a_value() {
+    let imp = import(
+        r#"alert http any any -> any any (msg:"LOCAL sqlmap in any header"; http.header; pcre:"/\bsqlmap\/\d/i"; classtype:attempted-recon; sid:9000018; rev:1;)"#,
+    );
+    assert_eq!(converted_id(&imp, 0), "SURI-9000018");
+    assert_eq!(imp.signatures[0].literals, [b"sqlmap/".to_vec()]);
+    let e = engine(&imp);
+    assert_eq!(
+        fire(&e, Target::Header, "x-scanner", b"SQLMap/1.7"),
+        ["SURI-9000018"]
+    );
+    assert!(fire(&e, Target::Header, "user-agent", b"mysqlmap/1").is_empty());
+    assert!(fire(&e, Target::Header, "user-agent", b"sqlmap/x").is_empty());
+}
+
+#[test]
 fn depth_equal_to_length_is_startswith() {
     let imp = import(
         r#"alert http any any -> any any (msg:"LOCAL CGI script at the URI root"; http.uri; content:"/cgi-bin/"; depth:9; sid:9000011; rev:1;)"#,
@@ -360,6 +376,10 @@ fn unconvertible_rules_say_why() {
         ),
         (r#"pcre:"/^\/admin\//U"; sid:1;"#, "is anchored"),
         (r#"http.uri; content:"/x"; endswith; sid:1;"#, "endswith"),
+        (
+            r#"http.header; pcre:"/\(\)\s*\{/"; sid:1;"#,
+            "can match ':', CR or LF",
+        ),
         (
             r#"http.host.raw; content:"example"; sid:1;"#,
             "no picket target",

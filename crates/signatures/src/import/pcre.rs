@@ -48,15 +48,35 @@ pub struct Translated {
     /// Whether the pattern uses `^`, `$`, `\A`, `\z`, `\Z` or the `A` flag: its matches
     /// depend on where the subject starts and ends.
     pub edge_anchored: bool,
-    /// Whether some part of the pattern can match the byte `?` (a literal `?`, `.`, or a
-    /// class containing it). A pattern that cannot, and is not edge-anchored, matches the
-    /// URI exactly where it matches one of its `?`-separated parts.
-    pub matches_question_mark: bool,
+    /// For each byte, whether some part of the pattern can match it (a literal, `.`, or a
+    /// class). Exact for bytes that are not ASCII letters (letters may be marked missing when
+    /// only an inline `(?i)` makes a class match them). A pattern that cannot match `?` and is
+    /// not edge-anchored matches a URI exactly where it matches one of its `?`-separated parts.
+    pub matchable: [bool; 256],
 }
 
-/// Whether a class or escape class (in Rust syntax) matches the byte `?`; `true` when unsure.
-fn class_matches_question_mark(class: &str) -> bool {
-    crate::pack::build_regex(class).map_or(true, |re| re.is_match(b"?"))
+impl Translated {
+    /// Whether the pattern can match any of `bytes` (not ASCII letters).
+    pub fn can_match_any(&self, bytes: &[u8]) -> bool {
+        bytes.iter().any(|&b| self.matchable[b as usize])
+    }
+}
+
+/// Marks the bytes a class or escape class (Rust syntax) matches; all of them when unsure.
+fn mark_class(matchable: &mut [bool; 256], class: &str, caseless: bool) {
+    let pattern = if caseless {
+        format!("(?i){class}")
+    } else {
+        class.to_string()
+    };
+    match crate::pack::build_regex(&pattern) {
+        Ok(re) => {
+            for (b, m) in matchable.iter_mut().enumerate() {
+                *m |= re.is_match(&[b as u8]);
+            }
+        }
+        Err(_) => matchable.iter_mut().for_each(|m| *m = true),
+    }
 }
 
 /// Tracks runs of literal bytes at the top level of the pattern.
@@ -111,7 +131,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
     // Whether the last token was a quantifier: PCRE refuses `a+*`, Rust reads it as `(a+)*`.
     let mut after_quantifier = false;
     let mut edge_anchored = flags.anchored;
-    let mut question_mark = false;
+    let mut matchable = [false; 256];
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
@@ -140,7 +160,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                     Esc::Bytes(bs) => {
                         for b in bs {
                             push_byte(&mut out, b);
-                            question_mark |= b == b'?';
+                            matchable[b as usize] = true;
                             if top {
                                 runs.literal(b);
                             }
@@ -150,7 +170,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                         match s.as_str() {
                             "\\b" | "\\B" => {}
                             "\\A" | "\\z" | "(?:\\n?\\z)" => edge_anchored = true,
-                            class => question_mark |= class_matches_question_mark(class),
+                            class => mark_class(&mut matchable, class, flags.caseless),
                         }
                         out.push_str(&s);
                         if top {
@@ -163,7 +183,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
             '[' => {
                 let start = out.len();
                 class(&cs, &mut i, &mut out)?;
-                question_mark |= class_matches_question_mark(&out[start..]);
+                mark_class(&mut matchable, &out[start..], flags.caseless);
                 if top {
                     runs.end();
                 }
@@ -220,6 +240,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 }
                 None => {
                     push_byte(&mut out, b'{');
+                    matchable[usize::from(b'{')] = true;
                     if top {
                         runs.literal(b'{');
                     }
@@ -246,7 +267,9 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 }
             }
             '.' => {
-                question_mark = true;
+                for (b, m) in matchable.iter_mut().enumerate() {
+                    *m |= flags.dotall || b != usize::from(b'\n');
+                }
                 out.push('.');
                 if top {
                     runs.end();
@@ -256,6 +279,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                 let mut buf = [0u8; 4];
                 for &b in c.encode_utf8(&mut buf).as_bytes() {
                     push_byte(&mut out, b);
+                    matchable[b as usize] = true;
                     if top {
                         runs.literal(b);
                     }
@@ -293,7 +317,7 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
         regex,
         required_literal,
         edge_anchored,
-        matches_question_mark: question_mark,
+        matchable,
     })
 }
 
@@ -664,7 +688,7 @@ mod tests {
         let f = PcreFlags::default();
         let both = |p: &str| {
             let t = t(p, f);
-            (t.edge_anchored, t.matches_question_mark)
+            (t.edge_anchored, t.can_match_any(b"?"))
         };
         assert_eq!(both(r"\/cgi-bin\/[^?&]*\.sh"), (false, false));
         assert_eq!(both(r"\/cgi-bin\/[^&]*\.sh"), (false, true));
@@ -680,6 +704,14 @@ mod tests {
             ..f
         };
         assert!(translate("x", a).unwrap().edge_anchored);
+        // Line breaks and colons, for patterns over header values.
+        let t = t(r"\(\)\s*\{", f);
+        assert!(t.can_match_any(b"\n") && !t.can_match_any(b":"));
+        assert!(!translate(r"a.b", f).unwrap().can_match_any(b"\n"));
+        let s = PcreFlags { dotall: true, ..f };
+        assert!(translate(r"a.b", s).unwrap().can_match_any(b"\n"));
+        assert!(translate(r"a:b", f).unwrap().can_match_any(b":"));
+        assert!(!translate(r"[^:\r\n]+=", f).unwrap().can_match_any(b":\r\n"));
     }
 
     #[test]

@@ -202,6 +202,9 @@ enum Kind {
         /// Matches within the URI exactly where it matches within its path or its query:
         /// not anchored to the subject's edges and unable to match `?`.
         splits_at_query: bool,
+        /// Stays within one header value of the http.header buffer: not anchored, and
+        /// unable to match `:`, CR or LF.
+        within_header_value: bool,
     },
 }
 
@@ -462,13 +465,16 @@ fn parse_pcre(v: &str, negated: bool) -> Result<Cond, String> {
         buffer = Some(b);
     }
     let t = pcre::translate(pattern, flags).map_err(|e| format!("pcre: {e}"))?;
+    let splits_at_query = !t.edge_anchored && !t.can_match_any(b"?");
+    let within_header_value = !t.edge_anchored && !t.can_match_any(b":\r\n");
     Ok(Cond {
         buffer,
         negated,
         kind: Kind::Pcre {
             regex: t.regex,
             literal: t.required_literal,
-            splits_at_query: !t.edge_anchored && !t.matches_question_mark,
+            splits_at_query,
+            within_header_value,
         },
     })
 }
@@ -948,9 +954,12 @@ fn convert(
                         c.describe()
                     ))
                 }
-                Kind::Pcre { .. } => {
+                Kind::Pcre {
+                    within_header_value: false,
+                    ..
+                } => {
                     return Err(
-                        "pcre on http.header runs over all header lines at once; picket's header target sees one value at a time"
+                        "pcre on http.header runs over all header lines at once, and this pattern can match ':', CR or LF or is anchored (^, $, \\A, \\z, flag A); picket's header target sees one value at a time"
                             .into(),
                     )
                 }
