@@ -571,16 +571,21 @@ mod properties {
 
         #[test]
         fn required_literal_is_in_every_match(
-            p in r#"[ab()|*+?{}1,\\.^$-]{0,14}"#,
-            hay in "[ab]{0,16}",
+            p in r#"[ab()|*+?{}1,\\.^$:\[\]-]{0,14}"#,
+            hay in r#"[ab?:\n]{0,16}"#,
         ) {
             let Ok(t) = pcre::translate(&p, pcre::PcreFlags::default()) else { return Ok(()) };
             let Ok(re) = crate::pack::build_regex(&t.regex) else { return Ok(()) };
-            if let (Some(lit), Some(m)) = (&t.required_literal, re.find(hay.as_bytes())) {
+            let Some(m) = re.find(hay.as_bytes()) else { return Ok(()) };
+            if let Some(lit) = &t.required_literal {
                 prop_assert!(
                     m.as_bytes().windows(lit.len()).any(|w| w == lit.as_slice()),
                     "{} matched {:?} without {:?}", t.regex, m.as_bytes(), lit
                 );
+            }
+            // Every byte of a match is one the pattern says it can match.
+            for &b in m.as_bytes() {
+                prop_assert!(t.can_match_any(&[b]), "{} matched {:?}", t.regex, b as char);
             }
         }
     }

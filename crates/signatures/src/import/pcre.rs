@@ -169,7 +169,11 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
                     Esc::Other(s) => {
                         match s.as_str() {
                             "\\b" | "\\B" => {}
-                            "\\A" | "\\z" | "(?:\\n?\\z)" => edge_anchored = true,
+                            "\\A" | "\\z" => edge_anchored = true,
+                            "(?:\\n?\\z)" => {
+                                edge_anchored = true;
+                                matchable[usize::from(b'\n')] = true;
+                            }
                             class => mark_class(&mut matchable, class, flags.caseless),
                         }
                         out.push_str(&s);
@@ -255,6 +259,8 @@ pub fn translate(pattern: &str, flags: PcreFlags) -> Result<Translated, String> 
             }
             '$' => {
                 edge_anchored = true;
+                // `(?:\n?\z)` consumes the final newline.
+                matchable[usize::from(b'\n')] |= !flags.multiline && !flags.dollar_endonly;
                 out.push_str(if flags.multiline {
                     "$"
                 } else if flags.dollar_endonly {
