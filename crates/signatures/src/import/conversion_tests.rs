@@ -412,7 +412,11 @@ fn unconvertible_rules_say_why() {
         (r#"http.uri; content:"/x"; endswith; sid:1;"#, "endswith"),
         (
             r#"http.header; pcre:"/\(\)\s*\{/"; sid:1;"#,
-            "can match ':', CR or LF",
+            "can match ':', a space, CR or LF",
+        ),
+        (
+            r#"http.header; pcre:"/ \(\) \{/"; sid:1;"#,
+            "can match ':', a space, CR or LF",
         ),
         (
             r#"http.host.raw; content:"example"; sid:1;"#,

@@ -202,8 +202,8 @@ enum Kind {
         /// Matches within the URI exactly where it matches within its path or its query:
         /// not anchored to the subject's edges and unable to match `?`.
         splits_at_query: bool,
-        /// Stays within one header value of the http.header buffer: not anchored, and
-        /// unable to match `:`, CR or LF.
+        /// Stays within one header value (or name) of the http.header buffer: not anchored,
+        /// and unable to match `:`, space, CR or LF.
         within_header_value: bool,
     },
 }
@@ -466,7 +466,8 @@ fn parse_pcre(v: &str, negated: bool) -> Result<Cond, String> {
     }
     let t = pcre::translate(pattern, flags).map_err(|e| format!("pcre: {e}"))?;
     let splits_at_query = !t.edge_anchored && !t.can_match_any(b"?");
-    let within_header_value = !t.edge_anchored && !t.can_match_any(b":\r\n");
+    // The space too: a match could start at the separator's space (`Name: value`).
+    let within_header_value = !t.edge_anchored && !t.can_match_any(b": \r\n");
     Ok(Cond {
         buffer,
         negated,
@@ -957,7 +958,7 @@ fn convert(
                     ..
                 } => {
                     return Err(
-                        "pcre on http.header runs over all header lines at once, and this pattern can match ':', CR or LF or is anchored (^, $, \\A, \\z, flag A); picket's header target sees one value at a time"
+                        "pcre on http.header runs over all header lines at once, and this pattern can match ':', a space, CR or LF or is anchored (^, $, \\A, \\z, flag A); picket's header target sees one value at a time"
                             .into(),
                     )
                 }
