@@ -22,6 +22,8 @@ use picket_signatures::{PackPolicy, PublicKey};
 
 mod pack_tools;
 
+mod pack_import;
+
 #[derive(Parser)]
 #[command(
     name = "picket",
@@ -183,6 +185,9 @@ enum PackCommand {
     },
     #[command(flatten)]
     Tool(pack_tools::PackTool),
+    /// Convert Suricata/Snort HTTP rules or ModSecurity phrase files into a pack; the pack on
+    /// stdout (or --out), a per-rule report on stderr.
+    Import(pack_import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -196,6 +201,9 @@ fn main() -> ExitCode {
             body_limit,
             files,
         } => scan(pack, overlays, jsonl, body_limit, files),
+        Command::Pack {
+            command: PackCommand::Import(args),
+        } => pack_import::run(args),
         Command::Pack {
             command: PackCommand::Validate { pack, overlays },
         } => match picket::packs::load_engine(Some(&pack), &overlays) {

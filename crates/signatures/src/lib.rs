@@ -11,10 +11,13 @@
 //!   per distinct view, regex confirmation only for candidates, exclusions last;
 //! * [`signing`] signs and verifies packs (ed25519, detached), reads and writes key and
 //!   signature files, and holds the [`PackPolicy`] a sidecar applies before loading a pack;
+//! * [`import`] converts Suricata/Snort HTTP rules and ModSecurity phrase files into pack
+//!   signatures, with a report of what could not be converted and why;
 //! * [`target`] and [`anomaly`] name where a value came from and the protocol anomalies the
 //!   inspectors in `picket-dpi` report.
 pub mod anomaly;
 pub mod engine;
+pub mod import;
 pub mod matcher;
 pub mod pack;
 pub mod signing;

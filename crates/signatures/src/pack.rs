@@ -335,7 +335,7 @@ pub(crate) fn build_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::E
         .build()
 }
 
-fn is_valid_id(id: &str) -> bool {
+pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
