@@ -32,6 +32,7 @@ pub enum Event {
 #[serde(rename_all = "snake_case")]
 pub enum BlockAction {
     Reset,
+    #[serde(rename = "http_403")]
     Http403,
     RstStream,
     GrpcStatus,

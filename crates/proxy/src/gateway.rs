@@ -71,6 +71,27 @@ pub struct GatewayConfig {
     pub opaque_ports: Vec<u16>,
     /// HTTP/2 and gRPC bounds and refusal style.
     pub h2: H2Settings,
+    /// How a blocked HTTP request is refused.
+    pub block_response: BlockResponse,
+}
+
+/// How a blocked HTTP request (HTTP/1, or an HTTP/2 stream that is not gRPC) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockResponse {
+    /// HTTP/1: TCP RST of the client connection; HTTP/2: RST_STREAM.
+    Reset,
+    /// `403 Forbidden` (HTTP/1: then the connection closes; HTTP/2: the stream ends).
+    Forbidden,
+}
+
+impl BlockResponse {
+    /// The `action` of the block log line, for HTTP/1.
+    pub(crate) fn http1_action(self) -> BlockAction {
+        match self {
+            BlockResponse::Reset => BlockAction::Reset,
+            BlockResponse::Forbidden => BlockAction::Http403,
+        }
+    }
 }
 
 /// Where a listener's connections go.
@@ -172,6 +193,8 @@ pub(crate) struct Shared {
     pub(crate) packs: Arc<PackStore>,
     pub(crate) log: Arc<BlockLog>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Turns true on SIGTERM: idle keep-alive connections close, HTTP/2 ones send GOAWAY.
+    pub(crate) draining: watch::Receiver<bool>,
     next_request: AtomicU64,
     id_prefix: u64,
 }
@@ -195,6 +218,7 @@ pub async fn run(
         packs,
         log,
         metrics,
+        draining: shutdown.clone(),
         next_request: AtomicU64::new(0),
         id_prefix,
     });
@@ -331,7 +355,8 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
     let _ = upstream.set_nodelay(true);
     let (mut client_rd, client_wr) = client.into_split();
     let (up_rd, mut up_wr) = upstream.into_split();
-    let mut relay = Relay::start(up_rd, client_wr);
+    let timing = Arc::new(UpstreamTiming::new(shared.metrics.upstream_seconds.clone()));
+    let mut relay = Relay::start(up_rd, client_wr, timing.clone());
 
     let mut buf = vec![0u8; 16 << 10];
     let mut first = Vec::new();
@@ -434,6 +459,16 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
         };
         let read = if preloaded > 0 {
             Ok(Ok(std::mem::take(&mut preloaded)))
+        } else if state == StreamState::Idle && held.is_empty() {
+            // Between requests a drain closes the connection; mid-request it waits.
+            let mut draining = shared.draining.clone();
+            if *draining.borrow() {
+                break Ok(());
+            }
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, client_rd.read(&mut buf)) => r,
+                _ = draining.changed() => break Ok(()),
+            }
         } else {
             tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await
         };
@@ -469,12 +504,16 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             .metrics
             .inspection_seconds
             .observe(started.elapsed().as_secs_f64());
+        let forwarding = !done.is_empty();
         match forward_judged(
             shared, &engine, &mut done, &mut held, &mut up_wr, &conn, &mut early,
         )
         .await?
         {
             Next::Continue => {
+                if forwarding {
+                    timing.request_sent();
+                }
                 let protect = cfg.mode == Mode::Protect;
                 forward_head_early(
                     &inspector, &mut held, &mut up_wr, &conn, &mut early, protect,
@@ -482,7 +521,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
                 .await?;
             }
             Next::Reset => {
-                relay.reset(client_rd).await;
+                refuse(relay, client_rd, cfg).await;
                 return Ok(());
             }
             Next::Tunnel => {
@@ -499,7 +538,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             if cfg.mode == Mode::Monitor {
                 return tunnel(&held, client_rd, up_wr, relay, conn.upstream).await;
             }
-            relay.reset(client_rd).await;
+            refuse(relay, client_rd, cfg).await;
             return Ok(());
         }
         if held.len() > hold_limit {
@@ -508,7 +547,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             // until the verdict): refuse rather than grow.
             tracing::warn!(peer = %peer, held = held.len(), "request larger than the hold limit; closing");
             record_over_limit(shared, &engine, &conn);
-            relay.reset(client_rd).await;
+            refuse(relay, client_rd, cfg).await;
             return Ok(());
         }
     };
@@ -546,11 +585,59 @@ async fn tunnel(
     Ok(())
 }
 
+/// Refuses the request in progress the configured way.
+async fn refuse(relay: Relay, client_rd: OwnedReadHalf, cfg: &GatewayConfig) {
+    match cfg.block_response {
+        BlockResponse::Reset => relay.reset(client_rd).await,
+        BlockResponse::Forbidden => relay.forbid(client_rd).await,
+    }
+}
+
 /// The response relay task of one connection.
 struct Relay {
     task: tokio::task::JoinHandle<Option<HandBack>>,
-    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    kill: Option<tokio::sync::oneshot::Sender<Stop>>,
     gate: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// How the relay ends when told to (or by itself, `Finish`).
+enum Stop {
+    /// Abort: drop the client's write half without a FIN, for a reset.
+    Reset,
+    /// Stop relaying and give the halves back (to write a refusal of picket's own).
+    Yield,
+    /// The upstream finished (or failed): end the client's side with a FIN.
+    Finish,
+}
+
+/// When the last request went upstream, to time the first response bytes that follow it
+/// (`picket_upstream_response_seconds`). With pipelining, a response still streaming when the
+/// next request goes out is counted against that request: an approximation that errs short.
+pub(crate) struct UpstreamTiming {
+    sent: std::sync::Mutex<Option<std::time::Instant>>,
+    histogram: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl UpstreamTiming {
+    fn new(histogram: prometheus_client::metrics::histogram::Histogram) -> Self {
+        UpstreamTiming {
+            sent: std::sync::Mutex::new(None),
+            histogram,
+        }
+    }
+
+    fn request_sent(&self) {
+        if let Ok(mut s) = self.sent.lock() {
+            s.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    fn response_bytes(&self) {
+        let sent = self.sent.lock().ok().and_then(|mut s| s.take());
+        if let Some(t) = sent {
+            self.histogram.observe(t.elapsed().as_secs_f64());
+        }
+    }
 }
 
 /// What the relay returns when the connection turns out to be HTTP/2: the halves it held and
@@ -578,8 +665,12 @@ impl Relay {
     /// anything else is relayed at once, so server-first protocols never wait for detection.
     /// `kill` makes it drop the client's write half without the FIN a normal drop sends, so
     /// that the close after `SO_LINGER` 0 is a bare RST.
-    fn start(mut up_rd: OwnedReadHalf, mut client_wr: OwnedWriteHalf) -> Relay {
-        let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
+    fn start(
+        mut up_rd: OwnedReadHalf,
+        mut client_wr: OwnedWriteHalf,
+        timing: Arc<UpstreamTiming>,
+    ) -> Relay {
+        let (kill, mut killed) = tokio::sync::oneshot::channel::<Stop>();
         let (gate, mut gated) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut early = Vec::new();
@@ -593,13 +684,14 @@ impl Relay {
                         }
                         break;
                     }
-                    k = &mut killed, if !finishing => {
-                        if k.is_ok() {
+                    k = &mut killed, if !finishing => match k {
+                        Ok(Stop::Reset) => {
                             client_wr.forget();
                             return None;
                         }
-                        finishing = true;
-                    }
+                        Ok(Stop::Yield) => return Some((up_rd, client_wr, early)),
+                        Ok(Stop::Finish) | Err(_) => finishing = true,
+                    },
                     r = up_rd.read_buf(&mut early) => {
                         if !matches!(r, Ok(n) if n > 0) {
                             break;
@@ -616,27 +708,44 @@ impl Relay {
             if !early.is_empty() && client_wr.write_all(&early).await.is_err() {
                 return None;
             }
-            let forget = if finishing {
-                let _ = tokio::io::copy(&mut up_rd, &mut client_wr).await;
-                false
-            } else {
-                let copy = tokio::io::copy(&mut up_rd, &mut client_wr);
-                tokio::pin!(copy);
-                tokio::select! {
-                    _ = &mut copy => false,
-                    k = &mut killed => match k {
-                        Ok(()) => true,
+            let mut buf = vec![0u8; 16 << 10];
+            let end = loop {
+                let n = tokio::select! {
+                    r = up_rd.read(&mut buf) => match r {
+                        Ok(n) if n > 0 => n,
+                        _ => break Stop::Finish,
+                    },
+                    k = &mut killed, if !finishing => match k {
+                        Ok(stop) => break stop,
                         Err(_) => {
-                            let _ = copy.await;
-                            false
+                            finishing = true;
+                            continue;
+                        }
+                    },
+                };
+                timing.response_bytes();
+                tokio::select! {
+                    w = client_wr.write_all(&buf[..n]) => if w.is_err() {
+                        break Stop::Finish;
+                    },
+                    k = &mut killed, if !finishing => match k {
+                        Ok(stop) => break stop,
+                        // Finishing: the write goes on at the next read.
+                        Err(_) => {
+                            finishing = true;
+                            if client_wr.write_all(&buf[..n]).await.is_err() {
+                                break Stop::Finish;
+                            }
                         }
                     },
                 }
             };
-            if forget {
-                client_wr.forget();
-            } else {
-                let _ = client_wr.shutdown().await;
+            match end {
+                Stop::Reset => client_wr.forget(),
+                Stop::Yield => return Some((up_rd, client_wr, Vec::new())),
+                Stop::Finish => {
+                    let _ = client_wr.shutdown().await;
+                }
             }
             None
         });
@@ -659,7 +768,7 @@ impl Relay {
         let handed = self.gate.take().is_some_and(|g| g.send(()).is_ok());
         if !handed {
             if let Some(k) = self.kill.take() {
-                let _ = k.send(());
+                let _ = k.send(Stop::Reset);
             }
         }
         (&mut self.task).await.ok().flatten()
@@ -680,12 +789,40 @@ impl Relay {
             tracing::warn!(error = %e, "SO_LINGER 0 failed; the close will be a FIN");
         }
         if let Some(k) = self.kill.take() {
-            let _ = k.send(());
+            let _ = k.send(Stop::Reset);
         }
         let _ = (&mut self.task).await;
         drop(client_rd);
     }
+
+    /// Refuses with `403 Forbidden` instead of a reset: the relay stops (a response to an
+    /// earlier pipelined request still streaming is cut there), picket writes its response
+    /// and closes with a FIN, then reads and discards what the client still sends for a
+    /// moment, so that the close does not turn into a reset that destroys the response
+    /// before the client has read it.
+    async fn forbid(mut self, mut client_rd: OwnedReadHalf) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(Stop::Yield);
+        }
+        let Some((_up_rd, mut client_wr, _)) = (&mut self.task).await.ok().flatten() else {
+            return;
+        };
+        let _ = client_wr.write_all(FORBIDDEN).await;
+        let _ = client_wr.shutdown().await;
+        let until = Instant::now() + Duration::from_secs(1);
+        let mut sink = [0u8; 8192];
+        let mut discarded = 0usize;
+        while discarded < (256 << 10) {
+            match tokio::time::timeout_at(until, client_rd.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => discarded += n,
+                _ => break,
+            }
+        }
+    }
 }
+
+/// The response of `--block-response http-403`.
+const FORBIDDEN: &[u8] = b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 27\r\nconnection: close\r\n\r\nrequest blocked by picket\r\n";
 
 enum Next {
     Continue,
@@ -798,7 +935,7 @@ fn record(shared: &Shared, engine: &Engine, req: &InspectedRequest, conn: &ConnI
         conn,
         &req.verdict,
         event,
-        BlockAction::Reset,
+        shared.cfg.block_response.http1_action(),
         target,
     );
 }
@@ -887,7 +1024,7 @@ fn record_over_limit(shared: &Shared, engine: &Engine, conn: &ConnInfo) {
         conn,
         &verdict,
         Event::Block,
-        BlockAction::Reset,
+        shared.cfg.block_response.http1_action(),
         RequestTarget {
             proto: Proto::http1,
             method: b"",

@@ -48,7 +48,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::blocklog::{BlockAction, Event};
-use crate::gateway::{ConnError, ConnInfo, Mode, Shared};
+use crate::gateway::{BlockResponse, ConnError, ConnInfo, Mode, Shared};
 use crate::metrics::Proto;
 use crate::prefixed::Prefixed;
 
@@ -145,9 +145,17 @@ pub(crate) async fn serve(
         Ok(Ok(s)) => s,
     };
     let mut streams = tokio::task::JoinSet::new();
+    let mut draining = shared.draining.clone();
+    let mut goaway_sent = false;
     let result = loop {
+        if !goaway_sent && *draining.borrow() {
+            // SIGTERM: GOAWAY, then the streams in flight finish within the drain grace.
+            server.graceful_shutdown();
+            goaway_sent = true;
+        }
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::select! {
+            _ = draining.changed(), if !goaway_sent => continue,
             next = server.accept() => match next {
                 None => break Ok(()),
                 Some(Err(e)) => break Err(ConnError::H2Client(e)),
@@ -215,10 +223,24 @@ impl StreamCtx<'_> {
 
     /// How a refusal of this stream is written in its log line.
     fn block_action(&self) -> BlockAction {
-        if self.proto == Proto::grpc && self.grpc_refusal() == GrpcRefusal::Status {
-            BlockAction::GrpcStatus
+        match self.refusal() {
+            Refusal::GrpcStatus => BlockAction::GrpcStatus,
+            Refusal::Forbidden => BlockAction::Http403,
+            Refusal::Reset => BlockAction::RstStream,
+        }
+    }
+
+    fn refusal(&self) -> Refusal {
+        if self.proto == Proto::grpc {
+            match self.grpc_refusal() {
+                GrpcRefusal::Status => Refusal::GrpcStatus,
+                GrpcRefusal::Reset => Refusal::Reset,
+            }
         } else {
-            BlockAction::RstStream
+            match self.shared.cfg.block_response {
+                BlockResponse::Forbidden => Refusal::Forbidden,
+                BlockResponse::Reset => Refusal::Reset,
+            }
         }
     }
 }
@@ -303,10 +325,38 @@ enum ClientSide {
     Done,
 }
 
+/// How one stream is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    GrpcStatus,
+    Forbidden,
+    Reset,
+}
+
 /// Refuses the stream in whatever state its response is.
 fn refuse(ctx: &StreamCtx<'_>, client: &mut ClientSide) {
-    let status = ctx.proto == Proto::grpc && ctx.grpc_refusal() == GrpcRefusal::Status;
+    let refusal = ctx.refusal();
+    let status = refusal == Refusal::GrpcStatus;
     match std::mem::replace(client, ClientSide::Done) {
+        ClientSide::Waiting(mut respond) if refusal == Refusal::Forbidden => {
+            let mut response = Response::new(());
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain"),
+            );
+            match respond.send_response(response, false) {
+                Ok(mut send) => {
+                    if send
+                        .send_data(Bytes::from_static(b"request blocked by picket\r\n"), true)
+                        .is_err()
+                    {
+                        send.send_reset(BLOCK_REASON);
+                    }
+                }
+                Err(_) => respond.send_reset(BLOCK_REASON),
+            }
+        }
         ClientSide::Waiting(mut respond) => {
             if status {
                 let mut response = Response::new(());
@@ -469,7 +519,10 @@ async fn held_request(
             up_send.send_reset(Reason::CANCEL);
         }
     };
-    tokio::join!(to_upstream, relay_response(response, &mut client));
+    tokio::join!(
+        to_upstream,
+        relay_response(response, &mut client, &ctx.shared.metrics.upstream_seconds)
+    );
 }
 
 /// A gRPC call: head forwarded now, messages inspected and forwarded one by one.
@@ -491,7 +544,11 @@ async fn grpc_call(
         }
     };
     let outcome = {
-        let mut relay = Box::pin(relay_response(response, &mut client));
+        let mut relay = Box::pin(relay_response(
+            response,
+            &mut client,
+            &ctx.shared.metrics.upstream_seconds,
+        ));
         let pump = pump_grpc(ctx, &mut insp, &mut body, &mut up_send, eos);
         tokio::pin!(pump);
         let pump_first = tokio::select! {
@@ -669,7 +726,12 @@ async fn pump_grpc(
 
 /// Upstream → client: the response head, its DATA (window released as it is passed on) and
 /// trailers. Upstream resets are passed on with their reason.
-async fn relay_response(response: ResponseFuture, client: &mut ClientSide) {
+async fn relay_response(
+    response: ResponseFuture,
+    client: &mut ClientSide,
+    upstream_seconds: &prometheus_client::metrics::histogram::Histogram,
+) {
+    let sent = std::time::Instant::now();
     let response = {
         let ClientSide::Waiting(respond) = client else {
             return;
@@ -680,6 +742,7 @@ async fn relay_response(response: ResponseFuture, client: &mut ClientSide) {
             _ = poll_fn(|cx| respond.poll_reset(cx)) => return,
         }
     };
+    upstream_seconds.observe(sent.elapsed().as_secs_f64());
     let response = match response {
         Ok(r) => r,
         Err(e) => {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
-use picket::gateway::{self, Direction, GatewayConfig, Listener, Mode, Route};
+use picket::gateway::{self, BlockResponse, Direction, GatewayConfig, Listener, Mode, Route};
 use picket::http2::{GrpcRefusal, H2Settings};
 use picket::metrics::Metrics;
 use picket::packs::PackSource;
@@ -142,6 +142,10 @@ struct ProxyArgs {
     /// HTTP/2: largest decoded request header list, in bytes (also bounds CONTINUATION).
     #[arg(long, default_value_t = 64 << 10)]
     h2_max_header_list_size: u32,
+    /// How a blocked HTTP request is refused: `reset` (HTTP/1: TCP RST; HTTP/2: RST_STREAM)
+    /// or `http-403` (a 403 Forbidden response, then HTTP/1 closes the connection).
+    #[arg(long, value_enum, default_value = "reset")]
+    block_response: BlockResponseArg,
     /// How a blocked gRPC call is refused: `status` (grpc-status 7, PERMISSION_DENIED) or
     /// `reset` (RST_STREAM).
     #[arg(long, value_enum, default_value = "status")]
@@ -155,6 +159,13 @@ struct ProxyArgs {
 enum ModeArg {
     Protect,
     Monitor,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BlockResponseArg {
+    Reset,
+    #[value(name = "http-403")]
+    Http403,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -405,6 +416,10 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 GrpcRefusalArg::Reset => GrpcRefusal::Reset,
             },
             ..H2Settings::default()
+        },
+        block_response: match args.block_response {
+            BlockResponseArg::Reset => BlockResponse::Reset,
+            BlockResponseArg::Http403 => BlockResponse::Forbidden,
         },
     };
     let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));

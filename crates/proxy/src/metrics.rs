@@ -97,6 +97,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub findings: Family<SignatureLabels, Counter>,
     pub inspection_seconds: Histogram,
+    pub upstream_seconds: Histogram,
     pub connections: Counter,
     pub open_connections: Gauge,
     pub connection_errors: Family<ReasonLabels, Counter>,
@@ -139,6 +140,12 @@ impl Metrics {
             "inspection_seconds",
             "Time spent inspecting each piece of client data read (parsing, decoding, matching)",
             inspection_seconds.clone(),
+        );
+        let upstream_seconds = Histogram::new(exponential_buckets(1e-4, 2.5, 14));
+        registry.register(
+            "upstream_response_seconds",
+            "Time from a request's last byte forwarded upstream to the first bytes of its response (HTTP/1), or to its response head (HTTP/2)",
+            upstream_seconds.clone(),
         );
         let connections = Counter::default();
         registry.register(
@@ -195,6 +202,7 @@ impl Metrics {
             requests,
             findings,
             inspection_seconds,
+            upstream_seconds,
             connections,
             open_connections,
             connection_errors,

@@ -441,3 +441,93 @@ fn expect_100_continue_does_not_wait_for_a_timeout() {
     assert_eq!(rc, CURL_RESET);
     assert_eq!(p.next_log()["location"], "body:form:host");
 }
+
+#[test]
+fn http_403_when_configured_and_upstream_timing_is_measured() {
+    let b = backend();
+    let p = Picket::start(
+        b.addr,
+        &[
+            "--block-response",
+            "http-403",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let (rc, out) = curl(&["-w", "%{http_code}", "-o", "/dev/null", &p.url("/ok")]);
+    assert_eq!((rc, out.as_str()), (0, "200"));
+    let (rc, out) = curl(&[
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "-H",
+        "User-Agent: () { :; }; /bin/cat /etc/passwd",
+        &p.url("/cgi-bin/x"),
+    ]);
+    assert_eq!((rc, out.as_str()), (0, "403"));
+    let v = p.next_log();
+    assert_eq!(v["action"], "http_403");
+    assert_eq!(v["event"], "block");
+    assert_eq!(v["path"], "/cgi-bin/x");
+    // A refused request with a body the client is still sending gets the 403 too (the close
+    // lingers instead of resetting the response away).
+    let body = "x".repeat(64 << 10);
+    let (rc, out) = curl(&[
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "-H",
+        "User-Agent: () { :; }; /bin/id",
+        "--data-binary",
+        &body,
+        &p.url("/upload"),
+    ]);
+    assert_eq!((rc, out.as_str()), (0, "403"));
+    assert_eq!(p.next_log()["action"], "http_403");
+    let (_, metrics) = curl(&["-f", &format!("http://{}/metrics", p.admin.unwrap())]);
+    let count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("picket_upstream_response_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(count >= 1, "{metrics}");
+}
+
+#[test]
+fn sigterm_closes_idle_keep_alive_connections_at_once() {
+    let b = backend();
+    let mut p = Picket::start(b.addr, &["--drain-grace", "30"]);
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let started = Instant::now();
+    let pid = p.proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // The idle keep-alive connection is closed by the drain, not held for the grace period.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("connection not closed by the drain: {e}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.proc.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "picket did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

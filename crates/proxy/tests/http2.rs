@@ -380,3 +380,64 @@ fn tempdir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn h2_403_when_configured() {
+    let b = H2Backend::start();
+    let p = Picket::start(b.addr, &["--block-response", "http-403"]);
+    let (code, out) = curl_h2(&[
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "-H",
+        "User-Agent: () { :; }; /bin/bash -c id",
+        &p.url("/cgi-bin/x"),
+    ]);
+    assert_eq!((code, out.as_str()), (0, "403"));
+    let v = p.next_log();
+    check_line(&v, "h2", "http_403", "header:user-agent", "/cgi-bin/x");
+    assert!(b.paths().is_empty());
+}
+
+#[test]
+fn sigterm_sends_goaway_to_idle_h2_connections() {
+    let b = H2Backend::start();
+    let mut p = Picket::start(b.addr, &["--drain-grace", "30"]);
+    let addr = p.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pid = p.proc.0.id().to_string();
+    let closed_in = rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = h2::client::handshake(sock).await.unwrap();
+        let conn = tokio::spawn(conn);
+        let mut c = client.ready().await.unwrap();
+        let req = http::Request::get(format!("http://{addr}/a"))
+            .body(())
+            .unwrap();
+        let (resp, _) = c.send_request(req, true).unwrap();
+        assert_eq!(resp.await.unwrap().status(), 200);
+        let started = std::time::Instant::now();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        // GOAWAY ends the idle connection well within the 30 s grace.
+        tokio::time::timeout(std::time::Duration::from_secs(10), conn)
+            .await
+            .expect("connection not closed by GOAWAY")
+            .unwrap()
+            .ok();
+        started.elapsed()
+    });
+    assert!(closed_in < std::time::Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while p.proc.0.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "picket did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
