@@ -9,9 +9,11 @@
 #   3. helm template of the same, then tools/chart_check.py on the rendered manifests: facts
 #      the chart promises (caBundle matches the serving certificate, pack bytes exact,
 #      injector config schema, recommended labels, security context, dashboard queries);
-#   4. kubernetes-validate --strict against the Kubernetes versions below (built-in kinds;
+#   4. tools/chart_lookup_check.py: the webhook Secret and caBundle are generated on install
+#      and kept on upgrade (lookup served by a fake API server in the script);
+#   5. kubernetes-validate --strict against the Kubernetes versions below (built-in kinds;
 #      cert-manager objects are CRDs and are checked by chart_check.py only);
-#   5. values the schema must refuse are refused.
+#   6. values the schema must refuse are refused.
 # Anything wrong exits non-zero with the reason. CHART_CHECK_DIR overrides the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +94,8 @@ done
 
 echo "chart check: facts of the rendered manifests"
 "$venv/bin/python" tools/chart_check.py "$rendered" "$CHART" || fail "tools/chart_check.py"
+echo "chart check: caBundle across upgrade (helm template --dry-run=server against a fake API)"
+"$venv/bin/python" tools/chart_lookup_check.py "$helm" "$CHART" "$work" || fail "tools/chart_lookup_check.py"
 
 for v in "${KUBE_VERSIONS[@]}"; do
   for c in "${cases[@]}"; do
