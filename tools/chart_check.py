@@ -107,15 +107,21 @@ def check_case(case, exp, docs, chart):
     dep = one("Deployment", inj)
     pod = dep.get("spec", {}).get("template", {}).get("spec", {})
     check(dep.get("spec", {}).get("replicas") == exp["replicas"], case, "injector replicas")
-    psc = pod.get("securityContext", {})
-    check(psc.get("runAsNonRoot") is True, case, "pod runAsNonRoot")
-    check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", case, "pod seccomp RuntimeDefault")
+    # Every pod the chart runs (injector, mesh CA Job) meets the restricted Pod Security
+    # Standard and has a read-only root filesystem.
+    for w in by.get("Deployment", []) + by.get("Job", []):
+        where = f"{w['kind']}/{w['metadata']['name']}"
+        spec = w["spec"]["template"]["spec"]
+        psc = spec.get("securityContext", {})
+        check(psc.get("runAsNonRoot") is True, case, f"{where}: pod runAsNonRoot")
+        check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", case, f"{where}: seccomp RuntimeDefault")
+        for ctr in spec.get("containers", []) + spec.get("initContainers", []):
+            sc = ctr.get("securityContext", {})
+            check(sc.get("readOnlyRootFilesystem") is True, case, f"{where}: readOnlyRootFilesystem")
+            check(sc.get("allowPrivilegeEscalation") is False, case, f"{where}: allowPrivilegeEscalation")
+            check(sc.get("capabilities", {}).get("drop") == ["ALL"], case, f"{where}: capabilities drop ALL")
     (c,) = pod.get("containers", [{}])
     check(c.get("args") == INJECTOR_ARGS, case, f"injector args {c.get('args')}")
-    sc = c.get("securityContext", {})
-    check(sc.get("readOnlyRootFilesystem") is True, case, "readOnlyRootFilesystem")
-    check(sc.get("allowPrivilegeEscalation") is False, case, "allowPrivilegeEscalation")
-    check(sc.get("capabilities", {}).get("drop") == ["ALL"], case, "capabilities drop ALL")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check(ports == {"webhook": 8443, "identity": 15012, "health": 8080}, case, f"container ports {ports}")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
