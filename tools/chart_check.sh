@@ -8,7 +8,8 @@
 #      charts/picket/ci/ (all-on-values.yaml turns every option on);
 #   3. helm template of the same, then tools/chart_check.py on the rendered manifests: facts
 #      the chart promises (caBundle matches the serving certificate, pack bytes exact,
-#      injector config schema, recommended labels, security context, dashboard queries);
+#      injector config schema, recommended labels, security context, dashboard queries),
+#      and the README's values table is the one tools/chart_values_table.py makes;
 #   4. tools/chart_lookup_check.py: the webhook Secret and caBundle are generated on install
 #      and kept on upgrade (lookup served by a fake API server in the script);
 #   5. kubernetes-validate --strict against the Kubernetes versions below (built-in kinds;
@@ -94,6 +95,7 @@ done
 
 echo "chart check: facts of the rendered manifests"
 "$venv/bin/python" tools/chart_check.py "$rendered" "$CHART" || fail "tools/chart_check.py"
+"$venv/bin/python" tools/chart_values_table.py --check || fail "charts/picket/README.md values table"
 echo "chart check: caBundle across upgrade (helm template --dry-run=server against a fake API)"
 "$venv/bin/python" tools/chart_lookup_check.py "$helm" "$CHART" "$work" || fail "tools/chart_lookup_check.py"
 
