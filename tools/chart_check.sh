@@ -65,6 +65,10 @@ os.replace(out + ".part", out)
 PY
   echo "$want" > "$stamp"
 fi
+# helm keeps its caches and settings here, not in $HOME; no cluster is ever contacted
+# (except the fake API of chart_lookup_check.py).
+export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
+export KUBECONFIG=/dev/null
 "$helm" version --short || fail "the extracted helm does not run"
 
 rendered="$work/rendered"

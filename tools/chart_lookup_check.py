@@ -83,8 +83,7 @@ users: [{{name: fake, user: {{token: fake}}}}]
 contexts: [{{name: fake, context: {{cluster: fake, user: fake, namespace: {NS}}}}}]
 current-context: fake
 """)
-    env = dict(os.environ, KUBECONFIG=kubeconfig, HELM_CACHE_HOME=os.path.join(work, "helm-cache"),
-               HELM_CONFIG_HOME=os.path.join(work, "helm-config"), HELM_DATA_HOME=os.path.join(work, "helm-data"))
+    env = dict(os.environ, KUBECONFIG=kubeconfig)
     problems = []
 
     def render(what):
