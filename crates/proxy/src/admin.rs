@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::probes::AppProbes;
 use crate::reload::PackStore;
 
 /// What the admin endpoint reports on.
@@ -27,6 +28,8 @@ pub struct AdminState {
     pub packs: Arc<PackStore>,
     /// True once the pack is loaded and the data-path listeners are bound.
     pub ready: AtomicBool,
+    /// The application's own probes, answered under `/app-health/` (see [`crate::probes`]).
+    pub app_probes: AppProbes,
 }
 
 /// Serves until `shutdown` turns true.
@@ -51,7 +54,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&req, &state)) }
+                async move { Ok::<_, Infallible>(handle(&req, &state).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -64,11 +67,28 @@ pub async fn serve(
     }
 }
 
-fn handle(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
+async fn handle(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if path.starts_with("/app-health/") {
+        let Some(probe) = state.app_probes.get(path) else {
+            return text(StatusCode::NOT_FOUND, "no such application probe\n");
+        };
+        return match crate::probes::run(probe).await {
+            Ok(()) => text(StatusCode::OK, "ok\n"),
+            Err(why) => {
+                tracing::info!(probe = path, reason = %why, "application probe failed");
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!("probe failed: {why}\n"),
+                )
+            }
+        };
+    }
+    match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             if state.ready.load(Ordering::Acquire) {

@@ -11,5 +11,6 @@ pub mod http2;
 pub mod metrics;
 pub mod packs;
 pub mod prefixed;
+pub mod probes;
 pub mod reload;
 pub mod scan;

@@ -63,6 +63,16 @@ enum Command {
         #[command(subcommand)]
         command: PackCommand,
     },
+    /// Wait until a local picket is ready (its admin `/readyz` answers 200): the start-up hook
+    /// that holds an application container until its sidecar serves.
+    WaitReady {
+        /// picket's admin endpoint.
+        #[arg(long, default_value = "127.0.0.1:15090")]
+        admin: SocketAddr,
+        /// Give up after this long (`60s`, `2m`).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 #[derive(clap::Args)]
@@ -205,6 +215,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Proxy(args) => proxy(*args),
+        Command::WaitReady { admin, timeout } => wait_ready(admin, timeout),
         Command::Scan {
             pack,
             overlays,
@@ -423,6 +434,16 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         },
     };
     let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));
+    let app_probes = match std::env::var(picket::probes::ENV) {
+        Ok(json) => match picket::probes::AppProbes::parse(&json) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("picket proxy: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => picket::probes::AppProbes::default(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -441,6 +462,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             metrics: metrics.clone(),
             packs: packs.clone(),
             ready: std::sync::atomic::AtomicBool::new(false),
+            app_probes,
         });
         let mut admin_bound = String::new();
         if let Some(addr) = admin_listen {
@@ -528,6 +550,35 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         );
         ExitCode::SUCCESS
     })
+}
+
+/// `picket wait-ready`: polls `/readyz` until it answers 200 or the time is up.
+fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
+    use std::net::TcpStream;
+    let until = std::time::Instant::now() + timeout;
+    let ready = || -> bool {
+        let Ok(mut s) = TcpStream::connect_timeout(&admin, Duration::from_secs(1)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: picket\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    };
+    loop {
+        if ready() {
+            return ExitCode::SUCCESS;
+        }
+        if std::time::Instant::now() >= until {
+            eprintln!("picket wait-ready: {admin}/readyz not ready after {timeout:?}");
+            return ExitCode::from(1);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The policy every pack (the first and each reload) must pass.

@@ -531,3 +531,88 @@ fn sigterm_closes_idle_keep_alive_connections_at_once() {
     }
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn app_probes_are_answered_on_the_admin_port() {
+    let b = backend();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let probes = serde_json::json!({
+        "/app-health/web/livez": {"httpGet": {"path": "/healthz", "port": b.addr.port(),
+            "httpHeaders": [{"name": "X-Probe", "value": "1"}]}},
+        "/app-health/web/readyz": {"tcpSocket": {"port": b.addr.port()}},
+        "/app-health/web/startupz": {"tcpSocket": {"port": closed_port}},
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_picket"));
+    cmd.args([
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &b.addr.to_string(),
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .env("PICKET_APP_PROBES", probes.to_string());
+    let p = Picket::spawn(cmd);
+    let admin = p.admin.unwrap();
+    let code = |path: &str| {
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{admin}{path}"),
+        ])
+        .1
+    };
+    assert_eq!(code("/app-health/web/livez"), "200");
+    assert_eq!(code("/app-health/web/readyz"), "200");
+    assert_eq!(code("/app-health/web/startupz"), "503");
+    assert_eq!(code("/app-health/other/livez"), "404");
+
+    // `picket wait-ready` returns at once against a ready picket, and fails in time against
+    // nothing.
+    let status = Command::new(env!("CARGO_BIN_EXE_picket"))
+        .args([
+            "wait-ready",
+            "--admin",
+            &admin.to_string(),
+            "--timeout",
+            "5s",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_picket"))
+        .args([
+            "wait-ready",
+            "--admin",
+            &format!("127.0.0.1:{closed_port}"),
+            "--timeout",
+            "1s",
+        ])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A malformed probe list is refused at start-up.
+    let out = Command::new(env!("CARGO_BIN_EXE_picket"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:9",
+        ])
+        .env(
+            "PICKET_APP_PROBES",
+            "{\"/elsewhere\": {\"tcpSocket\": {\"port\": 1}}}",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
