@@ -103,25 +103,9 @@ pub(crate) async fn serve(
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
     let h2cfg = &cfg.h2;
-    let (up, up_conn) = h2::client::Builder::new()
-        .initial_window_size(h2cfg.stream_window)
-        .initial_connection_window_size(h2cfg.connection_window)
-        .max_frame_size(MAX_FRAME)
-        .max_header_list_size(h2cfg.max_header_list_size.saturating_mul(4))
-        .max_concurrent_streams(0)
-        .enable_push(false)
-        .handshake::<_, Bytes>(upstream)
-        .await
-        .map_err(|source| ConnError::H2Upstream {
-            addr: conn.upstream,
-            source,
-        })?;
-    let upstream_addr = conn.upstream;
-    let up_task = tokio::spawn(async move {
-        if let Err(e) = up_conn.await {
-            tracing::info!(upstream = %upstream_addr, error = %e, "upstream HTTP/2 connection ended");
-        }
-    });
+    let up = Arc::new(
+        UpstreamH2::connect(upstream, conn.upstream, h2cfg.clone(), cfg.connect_timeout).await?,
+    );
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(h2cfg.max_concurrent_streams)
         .max_header_list_size(h2cfg.max_header_list_size)
@@ -134,14 +118,8 @@ pub(crate) async fn serve(
         .max_local_error_reset_streams(Some(1024))
         .handshake::<_, Bytes>(client);
     let mut server = match tokio::time::timeout(cfg.request_timeout, handshake).await {
-        Err(_) => {
-            up_task.abort();
-            return Err(ConnError::RequestTimeout(cfg.request_timeout));
-        }
-        Ok(Err(e)) => {
-            up_task.abort();
-            return Err(ConnError::H2Client(e));
-        }
+        Err(_) => return Err(ConnError::RequestTimeout(cfg.request_timeout)),
+        Ok(Err(e)) => return Err(ConnError::H2Client(e)),
         Ok(Ok(s)) => s,
     };
     let mut streams = tokio::task::JoinSet::new();
@@ -175,7 +153,6 @@ pub(crate) async fn serve(
         while streams.try_join_next().is_some() {}
     };
     streams.abort_all();
-    up_task.abort();
     result
 }
 
@@ -256,7 +233,7 @@ async fn serve_stream(
     conn: ConnInfo,
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,
-    up: SendRequest<Bytes>,
+    up: Arc<UpstreamH2>,
 ) {
     let engine = shared.packs.engine();
     let (parts, body) = req.into_parts();
@@ -407,14 +384,136 @@ fn unavailable(client: &mut ClientSide) {
     }
 }
 
-/// Opens the upstream stream for `parts`.
-async fn open_upstream(
-    up: SendRequest<Bytes>,
-    parts: http::request::Parts,
+/// The upstream HTTP/2 connection of one client connection, replaced when it goes away.
+///
+/// Servers end HTTP/2 connections on their own terms (nginx after `keepalive_requests`
+/// streams, any server on a restart, with GOAWAY): the client's connection to picket must not
+/// die with it. A stream that cannot be opened on the current connection because it is gone
+/// (nothing of the request was sent) opens a new connection and is retried once there.
+pub(crate) struct UpstreamH2 {
+    addr: std::net::SocketAddr,
+    settings: H2Settings,
+    connect_timeout: std::time::Duration,
+    current: tokio::sync::Mutex<(SendRequest<Bytes>, u64, tokio::task::JoinHandle<()>)>,
+}
+
+impl UpstreamH2 {
+    async fn connect(
+        io: Prefixed<TcpStream>,
+        addr: std::net::SocketAddr,
+        settings: H2Settings,
+        connect_timeout: std::time::Duration,
+    ) -> Result<UpstreamH2, ConnError> {
+        let (send, task) = handshake_upstream(io, addr, &settings).await?;
+        Ok(UpstreamH2 {
+            addr,
+            settings,
+            connect_timeout,
+            current: tokio::sync::Mutex::new((send, 0, task)),
+        })
+    }
+
+    /// Opens the upstream stream for `parts`.
+    async fn open(
+        &self,
+        parts: http::request::Parts,
+        end_of_stream: bool,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), ConnError> {
+        let (send, generation) = {
+            let c = self.current.lock().await;
+            (c.0.clone(), c.1)
+        };
+        let retry = Request::from_parts(clone_head(&parts), ());
+        match open_on(send, Request::from_parts(parts, ()), end_of_stream).await {
+            Ok(r) => return Ok(r),
+            // A refusal of this one stream is the upstream's answer, not a dead connection.
+            Err(e) if e.is_reset() && !e.is_go_away() => {
+                return Err(ConnError::H2Upstream {
+                    addr: self.addr,
+                    source: e,
+                })
+            }
+            Err(e) => {
+                tracing::debug!(upstream = %self.addr, error = %e, "upstream HTTP/2 connection gone; reconnecting")
+            }
+        }
+        let send = {
+            let mut c = self.current.lock().await;
+            if c.1 == generation {
+                let io = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
+                    .await
+                    .map_err(|_| ConnError::UpstreamTimeout(self.addr))?
+                    .map_err(|source| ConnError::Upstream {
+                        addr: self.addr,
+                        source,
+                    })?;
+                let _ = io.set_nodelay(true);
+                let (send, task) =
+                    handshake_upstream(Prefixed::new(Vec::new(), io), self.addr, &self.settings)
+                        .await?;
+                c.2.abort();
+                *c = (send, generation + 1, task);
+            }
+            c.0.clone()
+        };
+        open_on(send, retry, end_of_stream)
+            .await
+            .map_err(|source| ConnError::H2Upstream {
+                addr: self.addr,
+                source,
+            })
+    }
+}
+
+impl Drop for UpstreamH2 {
+    fn drop(&mut self) {
+        if let Ok(c) = self.current.try_lock() {
+            c.2.abort();
+        }
+    }
+}
+
+async fn open_on(
+    send: SendRequest<Bytes>,
+    request: Request<()>,
     end_of_stream: bool,
 ) -> Result<(ResponseFuture, SendStream<Bytes>), h2::Error> {
-    let mut up = up.ready().await?;
-    up.send_request(Request::from_parts(parts, ()), end_of_stream)
+    let mut send = send.ready().await?;
+    send.send_request(request, end_of_stream)
+}
+
+/// A copy of a request head (`Parts` holds extensions and is not `Clone`).
+fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
+    let mut r = Request::new(());
+    *r.method_mut() = parts.method.clone();
+    *r.uri_mut() = parts.uri.clone();
+    *r.version_mut() = parts.version;
+    *r.headers_mut() = parts.headers.clone();
+    r.into_parts().0
+}
+
+/// The h2 client handshake on an upstream connection, with its driver task.
+async fn handshake_upstream(
+    io: Prefixed<TcpStream>,
+    addr: std::net::SocketAddr,
+    h2cfg: &H2Settings,
+) -> Result<(SendRequest<Bytes>, tokio::task::JoinHandle<()>), ConnError> {
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(h2cfg.stream_window)
+        .initial_connection_window_size(h2cfg.connection_window)
+        .max_frame_size(MAX_FRAME)
+        .max_header_list_size(h2cfg.max_header_list_size.saturating_mul(4))
+        .max_concurrent_streams(0)
+        .enable_push(false)
+        .handshake::<_, Bytes>(io)
+        .await
+        .map_err(|source| ConnError::H2Upstream { addr, source })?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::info!(upstream = %addr, error = %e, "upstream HTTP/2 connection ended");
+        }
+    });
+    Ok((send, task))
 }
 
 /// An ordinary request: body held and inspected whole, then forwarded.
@@ -424,7 +523,7 @@ async fn held_request(
     parts: http::request::Parts,
     mut body: RecvStream,
     mut client: ClientSide,
-    up: SendRequest<Bytes>,
+    up: Arc<UpstreamH2>,
 ) {
     let cfg = &ctx.shared.cfg;
     let limit = cfg.inspect.body_limit;
@@ -489,7 +588,7 @@ async fn held_request(
         ctx.record(&verdict, Event::Alert, ctx.block_action());
     }
     let eos = ended && held.is_empty() && trailers.is_none();
-    let (response, mut up_send) = match open_upstream(up, parts, eos).await {
+    let (response, mut up_send) = match up.open(parts, eos).await {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(upstream = %ctx.conn.upstream, error = %e, "upstream HTTP/2 stream could not be opened");
@@ -498,12 +597,14 @@ async fn held_request(
         }
     };
     let to_upstream = async {
-        let result: Result<(), h2::Error> = async {
+        let result: Result<(), PipeError> = async {
             if eos {
                 return Ok(());
             }
             for chunk in held {
-                send_flow(&mut up_send, chunk).await?;
+                send_flow(&mut up_send, chunk)
+                    .await
+                    .map_err(PipeError::Upstream)?;
             }
             if !ended {
                 // Fail-open past the limit: the rest streams through unseen (already logged).
@@ -513,9 +614,14 @@ async fn held_request(
                 Some(t) => up_send.send_trailers(t),
                 None => up_send.send_data(Bytes::new(), true),
             }
+            .map_err(PipeError::Upstream)
         }
         .await;
-        if result.is_err() {
+        // The client gave up: cancel upstream. The upstream itself ending the stream early (a
+        // server that answers without reading the body, then RST_STREAM NO_ERROR) needs no
+        // reset from picket, and resetting would count against h2's limit of locally reset
+        // streams until the upstream connection is torn down.
+        if let Err(PipeError::Client(_)) = result {
             up_send.send_reset(Reason::CANCEL);
         }
     };
@@ -532,10 +638,10 @@ async fn grpc_call(
     parts: http::request::Parts,
     mut body: RecvStream,
     mut client: ClientSide,
-    up: SendRequest<Bytes>,
+    up: Arc<UpstreamH2>,
 ) {
     let eos = body.is_end_stream();
-    let (response, mut up_send) = match open_upstream(up, parts, eos).await {
+    let (response, mut up_send) = match up.open(parts, eos).await {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(upstream = %ctx.conn.upstream, error = %e, "upstream HTTP/2 stream could not be opened");
@@ -798,17 +904,24 @@ async fn relay_response(
 }
 
 /// Client body → upstream, after the held part: data as flow control allows, then trailers.
-async fn pipe_body(body: &mut RecvStream, send: &mut SendStream<Bytes>) -> Result<(), h2::Error> {
+async fn pipe_body(body: &mut RecvStream, send: &mut SendStream<Bytes>) -> Result<(), PipeError> {
     while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
+        let chunk = chunk.map_err(PipeError::Client)?;
         let n = chunk.len();
-        send_flow(send, chunk).await?;
+        send_flow(send, chunk).await.map_err(PipeError::Upstream)?;
         let _ = body.flow_control().release_capacity(n);
     }
-    match body.trailers().await? {
+    match body.trailers().await.map_err(PipeError::Client)? {
         Some(t) => send.send_trailers(t),
         None => send.send_data(Bytes::new(), true),
     }
+    .map_err(PipeError::Upstream)
+}
+
+/// Which side of a stream being piped failed.
+enum PipeError {
+    Client(#[allow(dead_code)] h2::Error),
+    Upstream(#[allow(dead_code)] h2::Error),
 }
 
 /// Sends `data` as the peer's flow-control window allows, so that nothing piles up in h2's

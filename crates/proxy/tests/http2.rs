@@ -441,3 +441,40 @@ fn sigterm_sends_goaway_to_idle_h2_connections() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// An upstream that ends its HTTP/2 connections after 3 requests (GOAWAY) does not end the
+/// client's connection to picket: picket opens a new upstream connection and carries on.
+#[test]
+fn upstream_goaway_does_not_end_the_client_connection() {
+    let b = H2Backend::start_with_limit(3);
+    let p = Picket::start(b.addr, &[]);
+    let addr = p.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses = rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = h2::client::handshake(sock).await.unwrap();
+        tokio::spawn(conn);
+        let mut out = Vec::new();
+        for i in 0..12 {
+            let mut c = client.clone().ready().await.unwrap();
+            let req = http::Request::post(format!("http://{addr}/n/{i}"))
+                .body(())
+                .unwrap();
+            let (resp, mut body) = c.send_request(req, false).unwrap();
+            body.send_data(bytes::Bytes::from_static(b"payload"), true)
+                .unwrap();
+            out.push(
+                resp.await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        out
+    });
+    assert!(statuses.iter().all(|s| *s == Ok(200)), "{statuses:?}");
+    assert_eq!(b.paths().len(), 12);
+    assert!(b.connections.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+}

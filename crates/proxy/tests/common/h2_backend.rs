@@ -19,10 +19,19 @@ pub struct Seen {
 pub struct H2Backend {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl H2Backend {
     pub fn start() -> H2Backend {
+        H2Backend::start_with_limit(usize::MAX)
+    }
+
+    /// The same, but each connection ends (GOAWAY) after `per_connection` requests, as
+    /// servers with a keep-alive request limit do; `connections` counts them.
+    pub fn start_with_limit(per_connection: usize) -> H2Backend {
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let record = seen.clone();
@@ -41,11 +50,17 @@ impl H2Backend {
                         continue;
                     };
                     let record = record.clone();
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::spawn(async move {
                         let Ok(mut conn) = h2::server::handshake(sock).await else {
                             return;
                         };
+                        let mut served = 0usize;
                         while let Some(Ok((req, mut respond))) = conn.accept().await {
+                            served += 1;
+                            if served >= per_connection {
+                                conn.graceful_shutdown();
+                            }
                             let record = record.clone();
                             tokio::spawn(async move {
                                 let (parts, mut body) = req.into_parts();
@@ -93,7 +108,11 @@ impl H2Backend {
             });
         });
         let addr = rx.recv().expect("backend address");
-        H2Backend { addr, seen }
+        H2Backend {
+            addr,
+            seen,
+            connections,
+        }
     }
 
     pub fn paths(&self) -> Vec<String> {
