@@ -51,7 +51,7 @@ pub fn parse_ports(value: &str) -> Result<Vec<u16>, String> {
     let mut ports = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let port: u16 = match item.parse() {
-            Ok(p) if p != 0 => p,
+            Ok(p) if p != 0 && item.bytes().all(|b| b.is_ascii_digit()) => p,
             _ => return Err(format!("{item:?} is not a port number (1-65535)")),
         };
         if !ports.contains(&port) {
