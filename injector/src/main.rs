@@ -36,6 +36,9 @@ enum Command {
         /// Plain HTTP /healthz and /readyz.
         #[arg(long, default_value = "0.0.0.0:8080")]
         health_listen: SocketAddr,
+        /// How often (milliseconds) the certificate files are checked for a change.
+        #[arg(long, default_value_t = 10_000)]
+        tls_poll_ms: u64,
     },
     /// Injects the manifests of a multi-document YAML file (or `-` for standard input) and
     /// prints them.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             tls_key,
             config,
             health_listen,
+            tls_poll_ms,
         } => {
             init_logging();
             let config = match Config::load(&config) {
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
                 health_listen,
                 tls_cert,
                 tls_key,
+                tls_poll: std::time::Duration::from_millis(tls_poll_ms),
             };
             match runtime.block_on(serve(options, Arc::new(config), lookup)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
 //! The webhook server: HTTPS (rustls, ring provider, TLS 1.2/1.3, HTTP/1.1) `POST /mutate`
-//! on `--listen`, and plain HTTP `/healthz` and `/readyz` on `--health-listen`.
+//! on `--listen`, and plain HTTP `/healthz` and `/readyz` on `--health-listen`. The serving
+//! certificate is re-read when its files change ([`ReloadingCert`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -43,28 +46,103 @@ pub enum ServeError {
     },
 }
 
-/// Builds the serving TLS configuration from PEM files, with the ring provider.
-pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, ServeError> {
+/// The serving certificate, re-read from its PEM files when they change (cert-manager or
+/// the kubelet rotating a mounted Secret). A pair that does not load (a half-written
+/// update, a key that does not match) leaves the last good one in force.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+    /// The file contents last tried, so a bad pair is not retried until it changes.
+    last_bytes: Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|e| ServeError::Certificate {
+        path: path.display().to_string(),
+        reason: format!("cannot read the {what}: {e}"),
+    })
+}
+
+fn certified_key(
+    cert_path: &Path,
+    cert: &[u8],
+    key_path: &Path,
+    key: &[u8],
+) -> Result<CertifiedKey, ServeError> {
     let cert_err = |reason: String| ServeError::Certificate {
-        path: cert.display().to_string(),
+        path: cert_path.display().to_string(),
         reason,
     };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| cert_err(e.to_string()))?
+    let chain = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cert_err(e.to_string()))?;
     if chain.is_empty() {
         return Err(cert_err("no certificate in the file".into()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeError::Key {
-        path: key.display().to_string(),
+    let key_der = PrivateKeyDer::from_pem_slice(key).map_err(|e| ServeError::Key {
+        path: key_path.display().to_string(),
         reason: e.to_string(),
     })?;
+    CertifiedKey::from_der(chain, key_der, &rustls::crypto::ring::default_provider()).map_err(|e| {
+        ServeError::Key {
+            path: key_path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+impl ReloadingCert {
+    /// Loads the certificate chain and key (PEM).
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<ReloadingCert, ServeError> {
+        let cert = read(cert_path, "certificate")?;
+        let key = read(key_path, "key")?;
+        let ck = certified_key(cert_path, &cert, key_path, &key)?;
+        Ok(ReloadingCert {
+            cert_path: cert_path.to_path_buf(),
+            key_path: key_path.to_path_buf(),
+            current: RwLock::new(Arc::new(ck)),
+            last_bytes: Mutex::new((cert, key)),
+        })
+    }
+
+    /// Re-reads the files; swaps the certificate in when they changed and load. `Ok(true)`
+    /// when a new certificate is in force.
+    pub fn reload_if_changed(&self) -> Result<bool, ServeError> {
+        let cert = read(&self.cert_path, "certificate")?;
+        let key = read(&self.key_path, "key")?;
+        {
+            let mut last = self.last_bytes.lock().unwrap_or_else(|p| p.into_inner());
+            if last.0 == cert && last.1 == key {
+                return Ok(false);
+            }
+            *last = (cert.clone(), key.clone());
+        }
+        let ck = certified_key(&self.cert_path, &cert, &self.key_path, &key)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ck);
+        Ok(true)
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// The serving TLS configuration (ring provider, TLS 1.2 and 1.3, ALPN `http/1.1`).
+pub fn tls_config(cert: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, ServeError> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(chain, key_der)?;
+            .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -76,6 +154,8 @@ pub struct ServeOptions {
     pub health_listen: SocketAddr,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// How often the certificate files are checked for a change.
+    pub tls_poll: Duration,
 }
 
 struct State {
@@ -89,7 +169,8 @@ pub async fn serve(
     config: Arc<Config>,
     lookup: Arc<dyn NamespaceLookup>,
 ) -> Result<(), ServeError> {
-    let acceptor = TlsAcceptor::from(tls_config(&options.tls_cert, &options.tls_key)?);
+    let cert = Arc::new(ReloadingCert::load(&options.tls_cert, &options.tls_key)?);
+    let acceptor = TlsAcceptor::from(tls_config(cert.clone())?);
     let listen = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -105,13 +186,31 @@ pub async fn serve(
     );
     let state = Arc::new(State { config, lookup });
     let health_task = tokio::spawn(serve_health(health, ready.clone()));
+    let reload_task = tokio::spawn(watch_certificate(cert, options.tls_poll));
     let webhook_task = tokio::spawn(serve_webhook(webhook, acceptor, state));
     shutdown_signal().await;
     ready.store(false, Ordering::Release);
     tracing::info!("picket-injector stopping");
     webhook_task.abort();
     health_task.abort();
+    reload_task.abort();
     Ok(())
+}
+
+async fn watch_certificate(cert: Arc<ReloadingCert>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match cert.reload_if_changed() {
+            Ok(true) => tracing::info!("serving certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "serving certificate not reloaded; the previous one stays in force")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

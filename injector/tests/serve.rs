@@ -128,6 +128,7 @@ fn admission_review_round_trip_over_https_with_curl() {
         .args(["--tls-cert", dir.join("tls.crt").to_str().unwrap()])
         .args(["--tls-key", dir.join("tls.key").to_str().unwrap()])
         .args(["--config", dir.join("config.json").to_str().unwrap()])
+        .args(["--tls-poll-ms", "200"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -255,6 +256,38 @@ fn admission_review_round_trip_over_https_with_curl() {
         &format!("https://localhost:{port}/other"),
     ]);
     assert_eq!(body_and_status(&out).1, 404);
+
+    // Rotation: a half-written pair (new key, old certificate) keeps the old certificate in
+    // force; the complete new pair is served without a restart.
+    let new = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.join("tls.key"), new.signing_key.serialize_pem()).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, status) = post(&dir, port, &review.to_string());
+    assert_eq!(status, 200, "the old certificate is still served");
+    std::fs::write(dir.join("tls.crt"), new.cert.pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), new.cert.pem()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = curl(&[
+            "--cacert",
+            dir.join("ca.pem").to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "-w",
+            "\n%{http_code}",
+            &format!("https://localhost:{port}/other"),
+        ]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, status) = post(&dir, port, &review.to_string());
+    assert_eq!(status, 200);
 
     // Stopped by PID with SIGTERM; it exits cleanly.
     let status = server.stop();
