@@ -51,6 +51,9 @@ pub const TOKEN_AUDIENCE: &str = "picket";
 pub const TOKEN_EXPIRATION_SECONDS: i64 = 3600;
 /// The command of the non-native sidecar's `postStart` hook.
 pub const WAIT_READY_COMMAND: [&str; 4] = ["picket", "wait-ready", "--timeout", "60s"];
+/// Set (with a regular sidecar, unless present) to the first app container, so that
+/// `kubectl logs` and `kubectl exec` do not default to `picket-proxy`.
+pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 /// The sidecar environment variable holding the app's original probes.
 pub const APP_PROBES_ENV: &str = "PICKET_APP_PROBES";
 
@@ -197,21 +200,35 @@ pub fn pod_patch(
         }
     }
 
-    // The marker annotation.
-    let marker = escape_pointer_token(ANNOTATION_INJECTED);
+    // The marker annotation; with a regular sidecar placed first, also the container that
+    // `kubectl logs`/`exec` pick by default, unless the pod names one.
+    let mut new_annotations = serde_json::Map::new();
+    new_annotations.insert(ANNOTATION_INJECTED.into(), json!(VERSION));
+    if !config.native_sidecar && !annotations.contains_key(DEFAULT_CONTAINER_ANNOTATION) {
+        if let Some(first) = spec.containers.first() {
+            new_annotations.insert(DEFAULT_CONTAINER_ANNOTATION.into(), json!(first.name));
+        }
+    }
     match template.get("metadata") {
         None | Some(Value::Null) => ops.push(PatchOp::add(
             format!("{prefix}/metadata"),
-            json!({ "annotations": { ANNOTATION_INJECTED: VERSION } }),
+            json!({ "annotations": new_annotations }),
         )),
         Some(m) if m.get("annotations").is_none_or(Value::is_null) => ops.push(PatchOp::add(
             format!("{prefix}/metadata/annotations"),
-            json!({ ANNOTATION_INJECTED: VERSION }),
+            Value::Object(new_annotations),
         )),
-        Some(_) => ops.push(PatchOp::add(
-            format!("{prefix}/metadata/annotations/{marker}"),
-            json!(VERSION),
-        )),
+        Some(_) => {
+            for (key, value) in new_annotations {
+                ops.push(PatchOp::add(
+                    format!(
+                        "{prefix}/metadata/annotations/{}",
+                        escape_pointer_token(&key)
+                    ),
+                    value,
+                ));
+            }
+        }
     }
 
     let init = to_value(&init_container(config, &settings))?;

@@ -363,6 +363,14 @@ fn pod_with_init_containers_and_security_contexts_regular_sidecar() {
     assert!(patch
         .iter()
         .any(|op| op.path == "/metadata/annotations/picket.dev~1injected" && op.value == VERSION));
+    // kubectl logs/exec still default to the first app container.
+    assert_eq!(
+        out["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+        "sidecar-logger"
+    );
+    assert!(patch
+        .iter()
+        .any(|op| op.path == "/metadata/annotations/kubectl.kubernetes.io~1default-container"));
     // The pod-level security context is untouched; ours override it per container.
     assert_eq!(
         out["spec"]["securityContext"],
