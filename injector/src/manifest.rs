@@ -3,8 +3,8 @@
 //! Each document of a multi-document YAML stream is read as JSON data; for a `Pod` the
 //! patch of [`crate::pod_patch`] is generated at the root, for a `Deployment`, `StatefulSet`,
 //! `DaemonSet`, `ReplicaSet` or `Job` at `/spec/template`, for a `CronJob` at
-//! `/spec/jobTemplate/spec/template`, and applied with `json-patch`. Other documents pass
-//! through unchanged. Namespace annotations come from the configuration's `namespaces` and
+//! `/spec/jobTemplate/spec/template`, and applied with `json-patch`; the items of a `List`
+//! (`kubectl get -o yaml`) likewise. Other documents pass through unchanged. Namespace annotations come from the configuration's `namespaces` and
 //! from the `Namespace` documents of the same stream (which take precedence).
 
 use serde_json::Value;
@@ -91,57 +91,93 @@ pub fn inject_documents(
     }
     let mut notes = Vec::new();
     for (index, doc) in docs.iter_mut().enumerate() {
-        let namespace = doc
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(default_namespace)
-            .to_string();
-        let what = describe(doc, &namespace);
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-        let Some(pointer) = template_pointer(kind) else {
-            notes.push(Note {
-                index,
-                what,
-                outcome: "unchanged (no pod template)".into(),
-            });
+        if doc.get("kind").and_then(Value::as_str) == Some("List") {
+            // `kubectl get -o yaml` output: inject each item.
+            if let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) {
+                for item in items {
+                    inject_one(
+                        item,
+                        index,
+                        config,
+                        &namespaces,
+                        default_namespace,
+                        &mut notes,
+                    )?;
+                }
+            }
             continue;
-        };
-        let Some(template) = doc.pointer(pointer) else {
-            return Err(ManifestError::Denied {
-                index,
-                what,
-                denial: Denial::InvalidPod(format!("no pod template at {pointer:?}")),
-            });
-        };
-        let ns_annotations = namespaces.get(&namespace);
-        let outcome = pod_patch(pointer, template, &namespace, &ns_annotations, config).map_err(
-            |denial| ManifestError::Denied {
+        }
+        inject_one(
+            doc,
+            index,
+            config,
+            &namespaces,
+            default_namespace,
+            &mut notes,
+        )?;
+    }
+    Ok(notes)
+}
+
+fn inject_one(
+    doc: &mut Value,
+    index: usize,
+    config: &Config,
+    namespaces: &StaticNamespaces,
+    default_namespace: &str,
+    notes: &mut Vec<Note>,
+) -> Result<(), ManifestError> {
+    let namespace = doc
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(default_namespace)
+        .to_string();
+    let what = describe(doc, &namespace);
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let Some(pointer) = template_pointer(kind) else {
+        notes.push(Note {
+            index,
+            what,
+            outcome: "unchanged (no pod template)".into(),
+        });
+        return Ok(());
+    };
+    let Some(template) = doc.pointer(pointer) else {
+        return Err(ManifestError::Denied {
+            index,
+            what,
+            denial: Denial::InvalidPod(format!("no pod template at {pointer:?}")),
+        });
+    };
+    let ns_annotations = namespaces.get(&namespace);
+    let outcome =
+        pod_patch(pointer, template, &namespace, &ns_annotations, config).map_err(|denial| {
+            ManifestError::Denied {
                 index,
                 what: what.clone(),
                 denial,
-            },
-        )?;
-        match outcome {
-            Outcome::Skip(reason) => notes.push(Note {
+            }
+        })?;
+    match outcome {
+        Outcome::Skip(reason) => notes.push(Note {
+            index,
+            what,
+            outcome: format!("skipped: {reason}"),
+        }),
+        Outcome::Inject { patch, .. } => {
+            apply(doc, &patch).map_err(|source| ManifestError::Apply {
+                index,
+                what: what.clone(),
+                source,
+            })?;
+            notes.push(Note {
                 index,
                 what,
-                outcome: format!("skipped: {reason}"),
-            }),
-            Outcome::Inject { patch, .. } => {
-                apply(doc, &patch).map_err(|source| ManifestError::Apply {
-                    index,
-                    what: what.clone(),
-                    source,
-                })?;
-                notes.push(Note {
-                    index,
-                    what,
-                    outcome: "injected".into(),
-                });
-            }
+                outcome: "injected".into(),
+            });
         }
     }
-    Ok(notes)
+    Ok(())
 }
 
 /// Reads a multi-document YAML stream, injects it, and writes it back as YAML.

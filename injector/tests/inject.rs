@@ -266,3 +266,56 @@ fn invalid_annotation_and_bad_yaml_fail_with_a_message() {
     let out = run(&["inject", "-f", "/nonexistent/app.yaml"], "");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn items_of_a_list_are_injected() {
+    // What `kubectl get deployments,services -o yaml` prints.
+    let list = r#"
+apiVersion: v1
+kind: List
+metadata:
+  resourceVersion: ""
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: api
+    namespace: shop
+  spec:
+    selector:
+      matchLabels: {app: api}
+    template:
+      metadata:
+        labels: {app: api}
+      spec:
+        containers:
+        - name: api
+          image: api:2
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: api
+    namespace: shop
+  spec:
+    ports:
+    - port: 80
+"#;
+    let out = run(&["inject", "-f", "-"], list);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(std::str::from_utf8(&out.stdout).unwrap()).unwrap();
+    assert_eq!(docs.len(), 1);
+    let items = docs[0]["items"].as_array().unwrap();
+    assert_eq!(
+        names(&items[0]["spec"]["template"]["spec"]["initContainers"]),
+        ["picket-init", "picket-proxy"]
+    );
+    let original: Vec<Value> = serde_saphyr::from_multiple(list).unwrap();
+    assert_eq!(items[1], original[0]["items"][1]);
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(notes.contains("Deployment shop/api: injected"), "{notes}");
+}
