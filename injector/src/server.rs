@@ -1,11 +1,13 @@
 //! The webhook server: HTTPS (rustls, ring provider, TLS 1.2/1.3, HTTP/1.1) `POST /mutate`
 //! on `--listen`, and plain HTTP `/healthz` and `/readyz` on `--health-listen`. The serving
-//! certificate is re-read when its files change ([`ReloadingCert`]).
+//! certificate is re-read when its files change ([`ReloadingCert`]). On SIGTERM or SIGINT it
+//! stops accepting connections, turns `/readyz` false and waits up to [`DRAIN`] for the
+//! requests it is answering.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -161,6 +163,26 @@ pub struct ServeOptions {
 struct State {
     config: Arc<Config>,
     lookup: Arc<dyn NamespaceLookup>,
+    /// Requests being answered, waited for (up to [`DRAIN`]) at shutdown.
+    in_flight: AtomicUsize,
+}
+
+/// How long a stopping server waits for the requests it is answering.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -184,14 +206,22 @@ pub async fn serve(
         health_listen = %options.health_listen,
         "picket-injector serving"
     );
-    let state = Arc::new(State { config, lookup });
+    let state = Arc::new(State {
+        config,
+        lookup,
+        in_flight: AtomicUsize::new(0),
+    });
     let health_task = tokio::spawn(serve_health(health, ready.clone()));
     let reload_task = tokio::spawn(watch_certificate(cert, options.tls_poll));
-    let webhook_task = tokio::spawn(serve_webhook(webhook, acceptor, state));
+    let webhook_task = tokio::spawn(serve_webhook(webhook, acceptor, state.clone()));
     shutdown_signal().await;
     ready.store(false, Ordering::Release);
     tracing::info!("picket-injector stopping");
     webhook_task.abort();
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while state.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     health_task.abort();
     reload_task.abort();
     Ok(())
@@ -296,6 +326,7 @@ fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let _in_flight = InFlight::enter(&state.in_flight);
     if req.uri().path() != "/mutate" {
         return error(
             StatusCode::NOT_FOUND,
