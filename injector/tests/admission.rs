@@ -177,3 +177,33 @@ async fn other_kinds_operations_and_skips_are_allowed_without_patch() {
         assert!(out["response"].get("patchType").is_none(), "{review}");
     }
 }
+
+/// A lookup that cannot answer (the API server unreachable, say).
+struct Unreachable;
+
+impl picket_injector::NamespaceLookup for Unreachable {
+    fn annotations<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> picket_injector::namespace::LookupFuture<'a> {
+        Box::pin(async move {
+            Err(picket_injector::LookupError {
+                namespace: namespace.to_string(),
+                reason: "connection refused".into(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_namespace_lookup_denies_the_pod() {
+    let body = serde_json::to_vec(&review_of(pod())).unwrap();
+    let (out, decision) = review(&body, &Unreachable, &config()).await.unwrap();
+    assert_eq!(out["response"]["allowed"], false);
+    let message = out["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("namespace shop") && message.contains("connection refused"),
+        "{message}"
+    );
+    assert_eq!(decision.decision, "deny");
+}
