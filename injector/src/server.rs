@@ -1,0 +1,381 @@
+//! The webhook server: HTTPS (rustls, ring provider, TLS 1.2/1.3, HTTP/1.1) `POST /mutate`
+//! on `--listen`, and plain HTTP `/healthz` and `/readyz` on `--health-listen`. The serving
+//! certificate is re-read when its files change ([`ReloadingCert`]). On SIGTERM or SIGINT it
+//! stops accepting connections, turns `/readyz` false and waits up to [`DRAIN`] for the
+//! requests it is answering.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::namespace::NamespaceLookup;
+use crate::Config;
+
+/// The largest AdmissionReview body accepted (the API server's own limit is about 3 MiB).
+pub const MAX_BODY: usize = 8 << 20;
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("TLS certificate {path}: {reason}")]
+    Certificate { path: String, reason: String },
+    #[error("TLS key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The serving certificate, re-read from its PEM files when they change (cert-manager or
+/// the kubelet rotating a mounted Secret). A pair that does not load (a half-written
+/// update, a key that does not match) leaves the last good one in force.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+    /// The file contents last tried, so a bad pair is not retried until it changes.
+    last_bytes: Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|e| ServeError::Certificate {
+        path: path.display().to_string(),
+        reason: format!("cannot read the {what}: {e}"),
+    })
+}
+
+fn certified_key(
+    cert_path: &Path,
+    cert: &[u8],
+    key_path: &Path,
+    key: &[u8],
+) -> Result<CertifiedKey, ServeError> {
+    let cert_err = |reason: String| ServeError::Certificate {
+        path: cert_path.display().to_string(),
+        reason,
+    };
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no certificate in the file".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(key).map_err(|e| ServeError::Key {
+        path: key_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    CertifiedKey::from_der(chain, key_der, &rustls::crypto::ring::default_provider()).map_err(|e| {
+        ServeError::Key {
+            path: key_path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+impl ReloadingCert {
+    /// Loads the certificate chain and key (PEM).
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<ReloadingCert, ServeError> {
+        let cert = read(cert_path, "certificate")?;
+        let key = read(key_path, "key")?;
+        let ck = certified_key(cert_path, &cert, key_path, &key)?;
+        Ok(ReloadingCert {
+            cert_path: cert_path.to_path_buf(),
+            key_path: key_path.to_path_buf(),
+            current: RwLock::new(Arc::new(ck)),
+            last_bytes: Mutex::new((cert, key)),
+        })
+    }
+
+    /// Re-reads the files; swaps the certificate in when they changed and load. `Ok(true)`
+    /// when a new certificate is in force.
+    pub fn reload_if_changed(&self) -> Result<bool, ServeError> {
+        let cert = read(&self.cert_path, "certificate")?;
+        let key = read(&self.key_path, "key")?;
+        {
+            let mut last = self.last_bytes.lock().unwrap_or_else(|p| p.into_inner());
+            if last.0 == cert && last.1 == key {
+                return Ok(false);
+            }
+            *last = (cert.clone(), key.clone());
+        }
+        let ck = certified_key(&self.cert_path, &cert, &self.key_path, &key)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ck);
+        Ok(true)
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// The serving TLS configuration (ring provider, TLS 1.2 and 1.3, ALPN `http/1.1`).
+pub fn tls_config(cert: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, ServeError> {
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(cert);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// What `picket-injector serve` was given.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub health_listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// How often the certificate files are checked for a change.
+    pub tls_poll: Duration,
+}
+
+struct State {
+    config: Arc<Config>,
+    lookup: Arc<dyn NamespaceLookup>,
+    /// Requests being answered, waited for (up to [`DRAIN`]) at shutdown.
+    in_flight: AtomicUsize,
+}
+
+/// How long a stopping server waits for the requests it is answering.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub async fn serve(
+    options: ServeOptions,
+    config: Arc<Config>,
+    lookup: Arc<dyn NamespaceLookup>,
+) -> Result<(), ServeError> {
+    let cert = Arc::new(ReloadingCert::load(&options.tls_cert, &options.tls_key)?);
+    let acceptor = TlsAcceptor::from(tls_config(cert.clone())?);
+    let listen = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })
+    };
+    let webhook = listen(options.listen).await?;
+    let health = listen(options.health_listen).await?;
+    let ready = Arc::new(AtomicBool::new(true));
+    tracing::info!(
+        listen = %options.listen,
+        health_listen = %options.health_listen,
+        "picket-injector serving"
+    );
+    let state = Arc::new(State {
+        config,
+        lookup,
+        in_flight: AtomicUsize::new(0),
+    });
+    let health_task = tokio::spawn(serve_health(health, ready.clone()));
+    let reload_task = tokio::spawn(watch_certificate(cert, options.tls_poll));
+    let webhook_task = tokio::spawn(serve_webhook(webhook, acceptor, state.clone()));
+    shutdown_signal().await;
+    ready.store(false, Ordering::Release);
+    tracing::info!("picket-injector stopping");
+    webhook_task.abort();
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while state.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    health_task.abort();
+    reload_task.abort();
+    Ok(())
+}
+
+async fn watch_certificate(cert: Arc<ReloadingCert>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match cert.reload_if_changed() {
+            Ok(true) => tracing::info!("serving certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "serving certificate not reloaded; the previous one stays in force")
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn accept(listener: &TcpListener) -> tokio::net::TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((s, _)) => return s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_webhook(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+    loop {
+        let stream = accept(&listener).await;
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "webhook connection error");
+            }
+        });
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json_response(status, &json!({ "error": message }))
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let _in_flight = InFlight::enter(&state.in_flight);
+    if req.uri().path() != "/mutate" {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not found; the webhook is POST /mutate",
+        );
+    }
+    if req.method() != Method::POST {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let message = format!("cannot read the body (limit {MAX_BODY} bytes): {e}");
+            tracing::warn!(target: "picket_injector::admission", decision = "bad_request", reason = %message, "admission request refused");
+            return error(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    match crate::admission::review(&body, state.lookup.as_ref(), &state.config).await {
+        Ok((response, _)) => json_response(StatusCode::OK, &response),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn serve_health(listener: TcpListener, ready: Arc<AtomicBool>) {
+    loop {
+        let stream = accept(&listener).await;
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let ready = ready.clone();
+                async move {
+                    let (status, text) = match req.uri().path() {
+                        "/healthz" => (StatusCode::OK, "ok\n"),
+                        "/readyz" if ready.load(Ordering::Acquire) => (StatusCode::OK, "ready\n"),
+                        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+                        _ => (StatusCode::NOT_FOUND, "not found\n"),
+                    };
+                    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+                    *r.status_mut() = status;
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "health connection error");
+            }
+        });
+    }
+}
