@@ -486,12 +486,14 @@ fn full_cycle(be: Be) {
             "[::]:15006",
             "0.0.0.0:15001",
             "[::]:15001",
+            "0.0.0.0:8080",
             "0.0.0.0:8081",
             "0.0.0.0:15090",
         ],
     );
     let peer_l = Listener::start(&p.peer, &["0.0.0.0:9999", "[::]:9999", "0.0.0.0:9998"]);
-    // Inbound, from the peer to an app port: to 15006, original destination kept.
+    // Inbound, from the peer to an app port: to 15006 (although the app listens on 8080),
+    // original destination kept.
     assert!(connect(&p.peer, None, POD4, 8080));
     assert_eq!(
         pod_l.accepted("inbound v4"),
@@ -523,6 +525,10 @@ fn full_cycle(be: Be) {
     assert_eq!(peer_l.accepted("uid 2102 v4").0, 9999);
     assert!(connect(&p.pod, Some(2102), PEER6, 9999));
     assert_eq!(peer_l.accepted("uid 2102 v6").0, 9999);
+    // picket forwarding an inbound connection to the app (its UID, the pod's own address):
+    // reaches the app, not 15006 again.
+    assert!(connect(&p.pod, Some(2102), POD4, 8080));
+    assert_eq!(pod_l.accepted("uid 2102 to the app").0, 8080);
     // Excluded CIDRs and port: straight to the peer.
     assert!(connect(&p.pod, None, PEER4_EXCLUDED, 9999));
     assert_eq!(peer_l.accepted("excluded cidr v4").0, 9999);
@@ -542,10 +548,8 @@ fn full_cycle(be: Be) {
     let out = p.pod.init(&["--cleanup", "--backend", be.flag()]);
     assert!(out.status.success(), "cleanup: {}", text(&out.stderr));
     assert_eq!(be.nat_state(&p.pod), before, "cleanup left a difference");
-    assert!(
-        !connect(&p.peer, None, POD4, 8080),
-        "inbound still redirected after cleanup"
-    );
+    assert!(connect(&p.peer, None, POD4, 8080));
+    assert_eq!(pod_l.accepted("inbound after cleanup").0, 8080);
     assert!(connect(&p.pod, None, PEER4, 9999));
     assert_eq!(peer_l.accepted("outbound after cleanup").0, 9999);
     pod_l.nothing_more();
@@ -631,18 +635,30 @@ fn ipv6_is_skipped_with_a_log_line_when_the_namespace_has_none_unless_required()
     assert!(!ns.ok(&["ip6tables-nft-save"]).contains("PICKET"));
 }
 
-/// The binary, copied where an unprivileged user can execute it.
-fn binary_for_anyone(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("picket-init-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.join("picket");
-    std::fs::copy(env!("CARGO_BIN_EXE_picket"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
+/// The binary, copied where an unprivileged user can execute it; the copy is removed on drop.
+struct AnyoneBin(PathBuf);
+
+impl AnyoneBin {
+    fn new(tag: &str) -> AnyoneBin {
+        let dir = std::env::temp_dir().join(format!("picket-init-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let guard = AnyoneBin(dir.join("picket"));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_picket"), &guard.0).unwrap();
+        std::fs::set_permissions(&guard.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        guard
+    }
 }
 
-fn as_nobody(ns: &Netns, bin: &PathBuf, env_path: &str, args: &[&str]) -> Output {
+impl Drop for AnyoneBin {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn as_nobody(ns: &Netns, bin: &AnyoneBin, env_path: &str, args: &[&str]) -> Output {
     let mut c = ns.cmd("setpriv");
     c.args([
         "--reuid=65534",
@@ -652,7 +668,7 @@ fn as_nobody(ns: &Netns, bin: &PathBuf, env_path: &str, args: &[&str]) -> Output
         "env",
         &format!("PATH={env_path}"),
     ])
-    .arg(bin)
+    .arg(&bin.0)
     .arg("init")
     .args(args);
     bounded(c, 30)
@@ -673,7 +689,7 @@ fn dry_run_as_an_unprivileged_user_prints_the_plan_and_touches_nothing() {
             }
     };
     let before = state(&ns);
-    let bin = binary_for_anyone("dry");
+    let bin = AnyoneBin::new("dry");
     // No iptables or nft reachable either: PATH points nowhere.
     let out = as_nobody(
         &ns,
@@ -710,7 +726,6 @@ fn dry_run_as_an_unprivileged_user_prints_the_plan_and_touches_nothing() {
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("table ip picket {\n"));
     assert_eq!(state(&ns), before, "a dry run changed the rules");
-    let _ = std::fs::remove_dir_all(bin.parent().unwrap());
 }
 
 #[test]
@@ -719,7 +734,7 @@ fn without_net_admin_it_fails_and_says_what_to_do() {
         return;
     }
     let ns = Netns::new(&format!("picket-init-{}-eperm", std::process::id()));
-    let bin = binary_for_anyone("eperm");
+    let bin = AnyoneBin::new("eperm");
     let out = as_nobody(
         &ns,
         &bin,
@@ -742,7 +757,6 @@ fn without_net_admin_it_fails_and_says_what_to_do() {
         assert!(stderr.contains("NET_ADMIN"), "{stderr}");
     }
     assert!(!ns.ok(&["iptables-nft-save"]).contains("PICKET"));
-    let _ = std::fs::remove_dir_all(bin.parent().unwrap());
 }
 
 #[test]
