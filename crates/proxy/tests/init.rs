@@ -633,6 +633,18 @@ fn ipv6_is_skipped_with_a_log_line_when_the_namespace_has_none_unless_required()
         .ok(&["iptables-nft-save", "-t", "nat"])
         .contains("-A OUTPUT -p tcp -j PICKET_OUTPUT"));
     assert!(!ns.ok(&["ip6tables-nft-save"]).contains("PICKET"));
+
+    // Installed with IPv6, which then goes away: cleanup still removes the IPv6 rules.
+    let ns = Netns::new(&format!("picket-init-{}-gone6", std::process::id()));
+    let out = ns.init(&["--backend", "iptables-nft", "--ipv6", "on"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(ns.ok(&["ip6tables-nft-save"]).contains("PICKET_OUTPUT"));
+    ns.ok(&["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]);
+    ns.ok(&["sysctl", "-q", "-w", "net.ipv6.conf.lo.disable_ipv6=1"]);
+    let out = ns.init(&["--cleanup"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!ns.ok(&["ip6tables-nft-save"]).contains("PICKET"));
+    assert!(!ns.ok(&["iptables-nft-save"]).contains("PICKET"));
 }
 
 /// The binary, copied where an unprivileged user can execute it; the copy is removed on drop.

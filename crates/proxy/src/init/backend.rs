@@ -265,19 +265,27 @@ fn detect() -> Result<(Backend, String), InitError> {
     let ipt_nft = iptables_view(Backend::IptablesNft);
     let legacy = iptables_view(Backend::IptablesLegacy);
     let nft = nft_view();
-    if ipt_nft.as_deref().is_some_and(has_own_chains) {
+    let own = [
+        ipt_nft.as_deref().is_some_and(has_own_chains),
+        legacy.as_deref().is_some_and(has_own_chains),
+        nft.as_deref().is_some_and(nft_has_own_table),
+    ];
+    if own.iter().filter(|o| **o).count() > 1 {
+        log("warning: picket's rules are in more than one backend (iptables-nft, iptables-legacy, nft); the first is kept up to date, `picket init --cleanup` removes them from all");
+    }
+    if own[0] {
         return Ok((
             Backend::IptablesNft,
             "picket's chains from an earlier run are there".into(),
         ));
     }
-    if legacy.as_deref().is_some_and(has_own_chains) {
+    if own[1] {
         return Ok((
             Backend::IptablesLegacy,
             "picket's chains from an earlier run are there".into(),
         ));
     }
-    if nft.as_deref().is_some_and(nft_has_own_table) {
+    if own[2] {
         return Ok((
             Backend::Nft,
             "picket's table from an earlier run is there".into(),
@@ -329,7 +337,9 @@ fn choose(choice: BackendChoice) -> Result<Backend, InitError> {
 fn namespace_without_ipv6() -> Option<String> {
     match std::fs::read_to_string("/proc/net/if_inet6") {
         Ok(s) if !s.trim().is_empty() => None,
-        Ok(_) => Some("the network namespace has no IPv6 address (IPv6 disabled)".into()),
+        Ok(_) => Some(
+            "the network namespace has no IPv6 address (IPv6 disabled, or no interface up)".into(),
+        ),
         Err(e) => Some(format!(
             "no IPv6 in this kernel or namespace (/proc/net/if_inet6: {e})"
         )),
@@ -573,7 +583,18 @@ pub fn cleanup(choice: BackendChoice, ipv6: Ipv6Mode) -> Result<(), InitError> {
                 log("cleanup: nft tables removed");
             }
             Backend::IptablesNft | Backend::IptablesLegacy => {
-                let fams = families(ipv6, || iptables_ipv6_probe(backend))?;
+                // IPv6 rules from an earlier run are removed even if the addresses are gone
+                // since: only whether ip6 nat can be read matters here.
+                let mut fams = vec![Family::V4];
+                if ipv6 != Ipv6Mode::Off {
+                    match iptables_ipv6_probe(backend) {
+                        Ok(()) => fams.push(Family::V6),
+                        Err(why) if ipv6 == Ipv6Mode::On => {
+                            return Err(InitError::Ipv6Required(why))
+                        }
+                        Err(why) => log(&format!("cleanup: IPv6 skipped: {why}")),
+                    }
+                }
                 for f in fams {
                     let (restore, save) = iptables_tools(backend, f)?;
                     let before = run(&save, &["-t", "nat"], None)?;
