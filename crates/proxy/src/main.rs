@@ -24,6 +24,8 @@ mod pack_tools;
 
 mod pack_import;
 
+mod init;
+
 #[derive(Parser)]
 #[command(
     name = "picket",
@@ -58,6 +60,9 @@ enum Command {
         /// Files to scan (one request stream each); standard input when none.
         files: Vec<PathBuf>,
     },
+    /// What the init container runs: install the redirect rules in the pod's network
+    /// namespace (inbound to 15006, outbound to 15001, except picket's UID and exclusions).
+    Init(init::InitArgs),
     /// Signature pack tooling.
     Pack {
         #[command(subcommand)]
@@ -216,6 +221,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Proxy(args) => proxy(*args),
         Command::WaitReady { admin, timeout } => wait_ready(admin, timeout),
+        Command::Init(args) => init::run(args),
         Command::Scan {
             pack,
             overlays,
