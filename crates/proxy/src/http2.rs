@@ -44,10 +44,10 @@ use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use picket_dpi::{Decision, RequestInspection, Verdict};
 use picket_signatures::Anomaly;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::blocklog::{BlockAction, Event};
+use crate::conn_io::{ClientIo, UpstreamIo};
 use crate::gateway::{BlockResponse, ConnError, ConnInfo, Mode, Shared};
 use crate::metrics::Proto;
 use crate::prefixed::Prefixed;
@@ -96,8 +96,8 @@ const MAX_FRAME: u32 = 16 << 10;
 /// detection read; `upstream` with whatever the upstream sent before detection finished (its
 /// SETTINGS, typically).
 pub(crate) async fn serve(
-    client: Prefixed<TcpStream>,
-    upstream: Prefixed<TcpStream>,
+    client: Prefixed<ClientIo>,
+    upstream: Prefixed<UpstreamIo>,
     conn: ConnInfo,
     shared: Arc<Shared>,
 ) -> Result<(), ConnError> {
@@ -162,6 +162,7 @@ pub(crate) async fn serve(
                 Some(Ok((req, respond))) => {
                     let shared = shared.clone();
                     let up = up.clone();
+                    let conn = conn.clone();
                     streams.spawn(async move { serve_stream(&shared, conn, req, respond, up).await });
                 }
             },

@@ -106,6 +106,15 @@ pub struct Metrics {
     pub connections_by_protocol: Family<ProtocolLabels, Counter>,
     pub server_first: Counter,
     pub pack_reloads: Family<ResultLabels, Counter>,
+    pub mesh_connections: Family<MeshPeerLabels, Counter>,
+    peer_labels: crate::mesh::PeerLabels,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MeshPeerLabels {
+    pub direction: Direction,
+    /// The peer's SPIFFE id (`other` past [`crate::mesh::MAX_PEER_LABELS`] distinct ids).
+    pub peer: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -195,7 +204,15 @@ impl Metrics {
             "Connections whose client sent nothing within the detection timeout (server-first protocols, idle preconnects)",
             server_first.clone(),
         );
+        let mesh_connections = Family::<MeshPeerLabels, Counter>::default();
+        registry.register(
+            "mesh_connections",
+            "Mesh mTLS connections established, by direction and peer SPIFFE id",
+            mesh_connections.clone(),
+        );
         Metrics {
+            mesh_connections,
+            peer_labels: crate::mesh::PeerLabels::default(),
             connections_by_protocol,
             server_first,
             registry,
@@ -237,6 +254,16 @@ impl Metrics {
             .get_or_create(&ProtocolLabels {
                 protocol: protocol.to_string(),
                 handling: handling.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an established mesh connection with `peer` (a SPIFFE id).
+    pub fn mesh_peer(&self, direction: Direction, peer: &str) {
+        self.mesh_connections
+            .get_or_create(&MeshPeerLabels {
+                direction,
+                peer: self.peer_labels.label(peer),
             })
             .inc();
     }
