@@ -13,7 +13,7 @@ use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
 use picket::gateway::{self, BlockResponse, Direction, GatewayConfig, Listener, Mode, Route};
 use picket::http2::{GrpcRefusal, H2Settings};
-use picket::mesh::{InboundPolicy, MeshSettings};
+use picket::mesh::{InboundPolicy, MeshFiles, MeshSettings};
 use picket::metrics::Metrics;
 use picket::packs::PackSource;
 use picket::reload::{PackStore, PackWatcher};
@@ -109,7 +109,8 @@ struct ProxyArgs {
     /// Accept a reloaded pack whose version is older than the one in force.
     #[arg(long)]
     allow_pack_rollback: bool,
-    /// Milliseconds between checks of the pack files for changes (SIGHUP reloads at once).
+    /// Milliseconds between checks of the pack files (and the mesh certificate files) for
+    /// changes (SIGHUP reloads the pack at once).
     #[arg(long, default_value_t = 1000)]
     pack_poll_ms: u64,
     /// protect: refuse blocked requests; monitor: forward them and log an alert.
@@ -436,7 +437,11 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mesh_id = mesh.as_ref().map(|m| m.tls.spiffe_id().to_string());
+    let mesh_id = mesh.as_ref().map(|(_, m)| m.tls.spiffe_id().to_string());
+    let mesh_watch = mesh
+        .as_ref()
+        .map(|(files, m)| (files.clone(), m.tls.clone()));
+    let mesh = mesh.map(|(_, m)| m);
     let cfg = GatewayConfig {
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
@@ -548,6 +553,16 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             let watcher = PackWatcher::new(source, packs.clone(), metrics.clone(), policy);
             tokio::spawn(watcher.run(pack_poll, rx.clone()));
         }
+        // The mesh files are watched like the pack (same poll interval).
+        if let Some((files, tls)) = mesh_watch {
+            tokio::spawn(picket::mesh::watch(
+                files,
+                tls,
+                metrics.clone(),
+                pack_poll,
+                rx.clone(),
+            ));
+        }
         // The pack is loaded and the listeners bound: ready.
         admin_state
             .ready
@@ -623,7 +638,7 @@ fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
 
 /// The mesh mTLS material and policy from the command line, loaded and checked (`None`
 /// without `--mesh-cert`).
-fn mesh_settings(args: &ProxyArgs) -> Result<Option<MeshSettings>, String> {
+fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, String> {
     let (Some(cert), Some(key), Some(bundle)) =
         (&args.mesh_cert, &args.mesh_key, &args.mesh_trust_bundle)
     else {
@@ -634,15 +649,23 @@ fn mesh_settings(args: &ProxyArgs) -> Result<Option<MeshSettings>, String> {
         .as_deref()
         .map(picket::mesh::parse_upstream_peers)
         .transpose()?;
-    let tls = picket::mesh::load(cert, key, bundle).map_err(|e| e.to_string())?;
-    Ok(Some(MeshSettings {
-        tls: Arc::new(tls),
-        inbound: match args.mesh_inbound {
-            MeshInboundArg::Permissive => InboundPolicy::Permissive,
-            MeshInboundArg::Strict => InboundPolicy::Strict,
+    let files = MeshFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+        bundle: bundle.clone(),
+    };
+    let tls = files.load().map_err(|e| e.to_string())?;
+    Ok(Some((
+        files,
+        MeshSettings {
+            tls: Arc::new(tls),
+            inbound: match args.mesh_inbound {
+                MeshInboundArg::Permissive => InboundPolicy::Permissive,
+                MeshInboundArg::Strict => InboundPolicy::Strict,
+            },
+            upstream,
         },
-        upstream,
-    }))
+    )))
 }
 
 /// The policy every pack (the first and each reload) must pass.

@@ -27,12 +27,16 @@
 //!
 //! Every handshake has a deadline: inbound, `--request-timeout` from the first byte (from
 //! accept under `strict`); outbound, `--connect-timeout` for connect and handshake.
+//!
+//! The certificate, key and trust bundle are files ([`MeshFiles`]), loaded at start (a bad
+//! one stops picket from starting) and then watched ([`watch`]): changed material is
+//! installed for new handshakes, bad material is refused and the last good one stays.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use picket_mtls::{
     mesh_server_name, negotiated_protocol, peer_spiffe_id, AcceptedPeers, MeshProtocol, MeshTls,
@@ -95,32 +99,112 @@ pub enum MeshLoadError {
     },
 }
 
-/// Loads the workload certificate chain, its key and the trust bundle (PEM files), and checks
-/// that they belong together.
-pub fn load(cert: &Path, key: &Path, bundle: &Path) -> Result<MeshTls, MeshLoadError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| MeshLoadError::Read {
-            path: path.to_path_buf(),
+/// The three PEM files of the mesh material.
+#[derive(Debug, Clone)]
+pub struct MeshFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub bundle: PathBuf,
+}
+
+impl MeshFiles {
+    /// Reads and parses the files (each on its own: whether they belong together is checked
+    /// by [`MeshTls::new`] / [`MeshTls::replace`]).
+    pub fn read(&self) -> Result<(WorkloadIdentity, TrustBundle), MeshLoadError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| MeshLoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let (cert_pem, key_pem, bundle_pem) =
+            (read(&self.cert)?, read(&self.key)?, read(&self.bundle)?);
+        let identity = WorkloadIdentity::from_pem(&cert_pem, &key_pem).map_err(|source| {
+            MeshLoadError::Identity {
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+                source,
+            }
+        })?;
+        let roots = TrustBundle::from_pem(&bundle_pem).map_err(|source| MeshLoadError::Bundle {
+            path: self.bundle.clone(),
             source,
-        })
-    };
-    let (cert_pem, key_pem, bundle_pem) = (read(cert)?, read(key)?, read(bundle)?);
-    let identity = WorkloadIdentity::from_pem(&cert_pem, &key_pem).map_err(|source| {
-        MeshLoadError::Identity {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
+        })?;
+        Ok((identity, roots))
+    }
+
+    /// Loads the material and checks that it belongs together (the chain verifies against
+    /// the bundle and is valid now).
+    pub fn load(&self) -> Result<MeshTls, MeshLoadError> {
+        let (identity, roots) = self.read()?;
+        MeshTls::new(identity, roots).map_err(|source| self.chain_error(source))
+    }
+
+    fn chain_error(&self, source: picket_mtls::Error) -> MeshLoadError {
+        MeshLoadError::Chain {
+            cert: self.cert.clone(),
+            bundle: self.bundle.clone(),
             source,
         }
-    })?;
-    let roots = TrustBundle::from_pem(&bundle_pem).map_err(|source| MeshLoadError::Bundle {
-        path: bundle.to_path_buf(),
-        source,
-    })?;
-    MeshTls::new(identity, roots).map_err(|source| MeshLoadError::Chain {
-        cert: cert.to_path_buf(),
-        bundle: bundle.to_path_buf(),
-        source,
-    })
+    }
+
+    /// Size and modification time of each file (following symlinks, so the kubelet's
+    /// `..data` swap of a mounted Secret is a change).
+    fn stamp(&self) -> [Option<(u64, SystemTime)>; 3] {
+        [&self.cert, &self.key, &self.bundle].map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        })
+    }
+}
+
+/// Watches the mesh files and installs changed material in `tls` ([`MeshTls::replace`]):
+/// new handshakes use it, established connections keep theirs. Material that does not load
+/// or does not belong together (a certificate written before its key, another workload's
+/// identity, a chain the bundle does not verify, an expired certificate) leaves the material
+/// in force; every attempt is logged and counted in `picket_mesh_reloads_total{result}`
+/// (`ok`, `invalid`, `refused`), and the next change is tried again.
+pub async fn watch(
+    files: MeshFiles,
+    tls: Arc<MeshTls>,
+    metrics: Arc<crate::metrics::Metrics>,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    metrics.mesh_certificate(&tls);
+    let mut last = files.stamp();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = files.stamp();
+        if now == last {
+            continue;
+        }
+        last = now;
+        let result = match files.read() {
+            Err(e) => {
+                tracing::warn!(error = %e, "mesh material changed but cannot be loaded; the current material stays in force");
+                "invalid"
+            }
+            Ok((identity, roots)) => match tls.replace(identity, roots) {
+                Err(e) => {
+                    let e = files.chain_error(e);
+                    tracing::warn!(error = %e, "mesh material refused; the current material stays in force");
+                    "refused"
+                }
+                Ok(()) => {
+                    let info = tls.certificate_info();
+                    tracing::info!(identity = %tls.spiffe_id(), serial = %info.serial_hex(), "mesh certificate reloaded");
+                    metrics.mesh_certificate(&tls);
+                    "ok"
+                }
+            },
+        };
+        metrics.mesh_reload(result);
+    }
 }
 
 /// `--mesh-upstream`: a SPIFFE id (`spiffe://td/ns/NS/sa/SA`), or `trust-domain:TD` for any

@@ -107,6 +107,8 @@ pub struct Metrics {
     pub server_first: Counter,
     pub pack_reloads: Family<ResultLabels, Counter>,
     pub mesh_connections: Family<MeshPeerLabels, Counter>,
+    pub mesh_reloads: Family<ResultLabels, Counter>,
+    pub mesh_certificate_expiry: Gauge,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -210,8 +212,22 @@ impl Metrics {
             "Mesh mTLS connections established, by direction and peer SPIFFE id",
             mesh_connections.clone(),
         );
+        let mesh_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mesh_reloads",
+            "Mesh certificate / trust bundle reload attempts by result (ok, invalid, refused)",
+            mesh_reloads.clone(),
+        );
+        let mesh_certificate_expiry = Gauge::default();
+        registry.register(
+            "mesh_certificate_expiry_timestamp_seconds",
+            "notAfter of the mesh certificate in force (Unix time)",
+            mesh_certificate_expiry.clone(),
+        );
         Metrics {
             mesh_connections,
+            mesh_reloads,
+            mesh_certificate_expiry,
             peer_labels: crate::mesh::PeerLabels::default(),
             connections_by_protocol,
             server_first,
@@ -266,6 +282,25 @@ impl Metrics {
                 peer: self.peer_labels.label(peer),
             })
             .inc();
+    }
+
+    pub fn mesh_reload(&self, result: &str) {
+        self.mesh_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the validity of the mesh certificate in force.
+    pub fn mesh_certificate(&self, tls: &picket_mtls::MeshTls) {
+        let not_after = tls
+            .certificate_info()
+            .not_after
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.mesh_certificate_expiry
+            .set(i64::try_from(not_after).unwrap_or(i64::MAX));
     }
 
     pub fn connection_error(&self, reason: &str) {

@@ -542,3 +542,103 @@ fn bad_mesh_material_is_a_start_up_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_stalled_client_hello_is_cut_off_at_the_request_timeout() {
+    let app = backend();
+    let mesh = Mesh::new("stall");
+    let server = mesh.issue("server", SERVER_ID, None);
+    for policy in ["strict", "permissive"] {
+        let mut args = mesh.args(&server);
+        args.extend(
+            ["--mesh-inbound", policy, "--request-timeout", "1"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        let p = start(app.addr, &args);
+        let mut s = TcpStream::connect(p.addr).unwrap();
+        // The start of a TLS handshake record, and then nothing.
+        s.write_all(b"\x16\x03\x01\x02\x00\x01").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let end = s.read(&mut buf);
+        let took = started.elapsed();
+        assert!(
+            matches!(end, Ok(0)) || end.is_err(),
+            "{policy}: connection not closed: {end:?}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{policy}: closed only after {took:?}"
+        );
+    }
+}
+
+/// The value of a metric line starting with `prefix` (`name{labels}`), 0 if absent.
+fn metric(admin: SocketAddr, prefix: &str) -> f64 {
+    let (rc, text) = curl(&[&format!("http://{admin}/metrics")]);
+    assert_eq!(rc, 0);
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn changed_mesh_files_are_reloaded_and_bad_ones_refused() {
+    let app = backend();
+    let old = Mesh::new("reload-old");
+    let new = Mesh::new("reload-new");
+    let server = old.issue("server", SERVER_ID, None);
+    let mut args = old.args(&server);
+    args.extend(
+        ["--pack-poll-ms", "100", "--admin-listen", "127.0.0.1:0"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let s = start(app.addr, &args);
+    let admin = s.admin.expect("admin address");
+    // A client side whose material comes from the new CA: the server is a stranger to it.
+    let client = new.issue("client", CLIENT_ID, None);
+    let mut args = new.args(&client);
+    args.extend(["--mesh-upstream".to_string(), SERVER_ID.to_string()]);
+    let a = start(s.addr, &args);
+    let (rc, _) = curl(&[&a.url("/before")]);
+    assert_ne!(rc, 0, "a handshake across two CAs must fail");
+
+    // A broken certificate is refused; the material in force stays.
+    std::fs::write(&server.cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while metric(admin, "picket_mesh_reloads_total{result=\"invalid\"}") < 1.0 {
+        assert!(
+            Instant::now() < until,
+            "the broken certificate was not noticed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rc, _) = curl(&[&s.url("/still-serving")]);
+    assert_eq!(rc, 0);
+
+    // The server moves to the new CA: key, certificate and bundle replaced in place.
+    let moved = new.issue("server", SERVER_ID, None);
+    for (from, to) in [
+        (&moved.key, &server.key),
+        (&moved.cert, &server.cert),
+        (&new.bundle, &old.bundle),
+    ] {
+        std::fs::copy(from, to).unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (rc, body) = curl(&[&a.url("/after")]);
+        if rc == 0 {
+            assert!(body.contains("/after"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < until, "the new material was not taken up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metric(admin, "picket_mesh_reloads_total{result=\"ok\"}") >= 1.0);
+    assert!(metric(admin, "picket_mesh_connections_total{direction=\"inbound\",peer=\"spiffe://cluster.local/ns/default/sa/client\"}") >= 1.0);
+}
