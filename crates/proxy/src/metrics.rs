@@ -173,7 +173,7 @@ impl Metrics {
         let connection_errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "connection_errors",
-            "Connections ended early, by reason (idle, request_timeout, upstream, client)",
+            "Connections ended early, by reason (idle, request_timeout, upstream, client, mtls, plaintext_refused, upstream_mtls, ...)",
             connection_errors.clone(),
         );
         let block_log_dropped = Counter::default();

@@ -642,3 +642,46 @@ fn changed_mesh_files_are_reloaded_and_bad_ones_refused() {
     assert!(metric(admin, "picket_mesh_reloads_total{result=\"ok\"}") >= 1.0);
     assert!(metric(admin, "picket_mesh_connections_total{direction=\"inbound\",peer=\"spiffe://cluster.local/ns/default/sa/client\"}") >= 1.0);
 }
+
+/// Reads until `n` bytes arrived (or the peer closed, or 5 s passed).
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while got.len() < n {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+        }
+    }
+    got
+}
+
+/// A server-first protocol through the mesh: the client side opens a `picket/1+tcp` tunnel at
+/// the detection timeout so the greeting gets through, and the server side still detects and
+/// inspects what the client sends afterwards.
+#[test]
+fn a_server_first_protocol_gets_a_tcp_tunnel_and_late_http_is_still_inspected() {
+    let g = common::greeter();
+    let p = pair(g.addr, &["--detect-timeout-ms", "200"]);
+    let mut s = TcpStream::connect(p.client.addr).unwrap();
+    assert_eq!(read_n(&mut s, 19), b"220 greeter ready\r\n");
+    s.write_all(b"EHLO secret-marker-2222\r\n").unwrap();
+    assert_eq!(read_n(&mut s, 25), b"EHLO secret-marker-2222\r\n");
+    drop(s);
+    let wire = p.wire.recorded();
+    assert!(!contains(&wire, "secret-marker-2222") && !contains(&wire, "greeter ready"));
+
+    // Silent until the tunnel is open, then an attack: the server side finds it.
+    let mut s = TcpStream::connect(p.client.addr).unwrap();
+    assert_eq!(read_n(&mut s, 19), b"220 greeter ready\r\n");
+    s.write_all(b"GET /late HTTP/1.1\r\nHost: a\r\nUser-Agent: () { :; }; /bin/id\r\n\r\n")
+        .unwrap();
+    let rest = read_n(&mut s, 1);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    let v = p.server.next_log();
+    assert_eq!(v["event"], "block", "{v}");
+    assert_eq!(v["path"], "/late", "{v}");
+    assert_eq!(v["peer_identity"], CLIENT_ID, "{v}");
+    p.client.no_more_logs();
+}
