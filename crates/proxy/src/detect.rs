@@ -11,6 +11,12 @@
 //! client's first bytes. Detection therefore never *falls back* to opaque on a timer: that
 //! would let a client connect, wait, and then send an attack uninspected. The proxy only counts
 //! and logs connections whose client stays silent longer than the detection timeout.
+//!
+//! The one exception is an upstream reached through mesh mTLS (`--mesh-upstream`): its
+//! handshake names the protocol, so it is connected after detection, and a client silent at
+//! the detection timeout gets an opaque (`picket/1+tcp`) tunnel then. That is not a way
+//! around inspection: the picket on the other end detects and inspects the tunnel's bytes
+//! again ([`crate::mesh`]).
 
 use picket_dpi::http1::KNOWN_METHODS;
 
@@ -110,6 +116,16 @@ pub fn detect(first: &[u8]) -> Option<Protocol> {
     }
 }
 
+/// Whether a connection's first bytes open a TLS handshake record (`16 03`), as [`detect`]
+/// would call them [`Protocol::Tls`]; `None` while there are too few to tell.
+pub fn is_tls_handshake(first: &[u8]) -> Option<bool> {
+    match first {
+        [] | [0x16] => None,
+        [0x16, 0x03, ..] => Some(true),
+        _ => Some(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +150,9 @@ mod tests {
         );
         assert_eq!(detect(b"*1\r\n$4\r\nPING\r\n"), Some(Protocol::Opaque));
         assert_eq!(detect(b"get / HTTP/1.1"), Some(Protocol::Opaque));
+        assert_eq!(is_tls_handshake(b"\x16"), None);
+        assert_eq!(is_tls_handshake(b"\x16\x03\x01"), Some(true));
+        assert_eq!(is_tls_handshake(b"GET /"), Some(false));
+        assert_eq!(is_tls_handshake(b"\x16\x00"), Some(false));
     }
 }

@@ -9,6 +9,12 @@
 //! as a byte stream, so pipelined requests keep their order without picket parsing responses.
 //! An `Upgrade` or `CONNECT` request, once allowed, turns the connection into a tunnel.
 //!
+//! Either side may be mesh mutual TLS ([`crate::mesh`]): a client connection is a
+//! [`ClientIo`], an upstream one an [`UpstreamIo`] (plain TCP or TLS), and the paths below work
+//! on those. One connection goes: `serve` (mesh termination, if any) → `serve_plain_upstream`
+//! or `serve_to_mesh` (upstream connection, protocol detection) → `dispatch` → `serve_http1`,
+//! `http2::serve` or `tunnel`; a refusal ends in `Relay::reset` or `Relay::forbid`.
+//!
 //! Limits: the client waits at most `idle_timeout` between requests and `request_timeout` for a
 //! whole request from its first byte (the slowloris cut-off); connecting upstream takes at
 //! most `connect_timeout`; held bytes per connection are bounded by the head limit plus the
@@ -20,16 +26,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use picket_dpi::{Decision, Http1Inspector, InspectConfig, InspectedRequest, StreamState};
+use picket_mtls::{AcceptedPeers, MeshProtocol};
 use picket_signatures::Engine;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::blocklog::{BlockAction, BlockLog, Event, RequestFacts};
+use crate::conn_io::{ClientIo, UpstreamIo};
 use crate::detect::{detect, Protocol};
 use crate::http2::H2Settings;
+use crate::mesh::{Inbound, MeshSettings};
 pub use crate::metrics::Direction;
 use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
 use crate::prefixed::Prefixed;
@@ -73,6 +81,8 @@ pub struct GatewayConfig {
     pub h2: H2Settings,
     /// How a blocked HTTP request is refused.
     pub block_response: BlockResponse,
+    /// Mesh mTLS: inbound termination and policy, and (gateway mode) a mesh upstream.
+    pub mesh: Option<MeshSettings>,
 }
 
 /// How a blocked HTTP request (HTTP/1, or an HTTP/2 stream that is not gRPC) is refused.
@@ -148,11 +158,14 @@ impl OriginalDst {
 }
 
 /// One client connection's facts, for forwarding, logs and metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
     pub(crate) upstream: SocketAddr,
     pub(crate) direction: Direction,
+    /// The SPIFFE id of the mesh peer: the client on an inbound mesh connection, the
+    /// upstream picket on an outbound one.
+    pub(crate) peer_identity: Option<Arc<str>>,
 }
 
 /// Why a connection ended early. Each is logged once, with the peer.
@@ -186,6 +199,49 @@ pub enum ConnError {
     },
     #[error("upstream {0} sent bytes that are not HTTP/2 to an HTTP/2 client")]
     UpstreamNotH2(SocketAddr),
+    #[error("mesh mTLS handshake failed: {0}")]
+    MeshHandshake(#[source] std::io::Error),
+    #[error("mesh mTLS handshake not completed within {0:?}")]
+    MeshHandshakeTimeout(Duration),
+    #[error("mesh peer refused: {0}")]
+    MeshPeer(#[source] picket_mtls::Error),
+    #[error("plaintext connection refused (--mesh-inbound strict)")]
+    PlaintextRefused,
+    #[error("upstream {addr}: mesh mTLS handshake failed: {source}")]
+    UpstreamMesh {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("upstream {addr}: mesh peer refused: {source}")]
+    UpstreamMeshPeer {
+        addr: SocketAddr,
+        #[source]
+        source: picket_mtls::Error,
+    },
+}
+
+impl ConnError {
+    /// The `reason` label of `picket_connection_errors_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            ConnError::Idle(_) => "idle",
+            ConnError::RequestTimeout(_) => "request_timeout",
+            ConnError::Upstream { .. }
+            | ConnError::UpstreamTimeout(_)
+            | ConnError::H2Upstream { .. }
+            | ConnError::UpstreamNotH2(_) => "upstream",
+            ConnError::Client(_) => "client",
+            ConnError::H2Client(_) => "h2_protocol",
+            ConnError::NoOriginalDst(_) => "no_original_dst",
+            ConnError::Loop(_) => "loop",
+            ConnError::MeshHandshake(_)
+            | ConnError::MeshHandshakeTimeout(_)
+            | ConnError::MeshPeer(_) => "mtls",
+            ConnError::PlaintextRefused => "plaintext_refused",
+            ConnError::UpstreamMesh { .. } | ConnError::UpstreamMeshPeer { .. } => "upstream_mtls",
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -278,25 +334,22 @@ pub async fn run(
                         peer,
                         upstream,
                         direction,
+                        peer_identity: None,
                     };
                     serve(client, conn, &shared).await
                 }
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                shared.metrics.connection_error(match e {
-                    ConnError::Idle(_) => "idle",
-                    ConnError::RequestTimeout(_) => "request_timeout",
-                    ConnError::Upstream { .. }
-                    | ConnError::UpstreamTimeout(_)
-                    | ConnError::H2Upstream { .. }
-                    | ConnError::UpstreamNotH2(_) => "upstream",
-                    ConnError::Client(_) => "client",
-                    ConnError::H2Client(_) => "h2_protocol",
-                    ConnError::NoOriginalDst(_) => "no_original_dst",
-                    ConnError::Loop(_) => "loop",
-                });
-                tracing::info!(peer = %peer, error = %e, "connection closed");
+                let reason = e.reason();
+                shared.metrics.connection_error(reason);
+                match reason {
+                    // Someone who is not a mesh peer, or a misconfigured one: worth a warning.
+                    "mtls" | "plaintext_refused" | "upstream_mtls" => {
+                        tracing::warn!(peer = %peer, error = %e, reason, "connection refused")
+                    }
+                    _ => tracing::info!(peer = %peer, error = %e, "connection closed"),
+                }
             }
             shared.metrics.open_connections.dec();
         });
@@ -337,9 +390,58 @@ fn resolve(client: &TcpStream, route: Route, own_ports: &[u16]) -> Result<Socket
     }
 }
 
-async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Result<(), ConnError> {
+/// One connection, from accept to its end. In order:
+/// 1. on an inbound listener with mesh certificates, a ClientHello is terminated here
+///    ([`crate::mesh::accept_inbound`]): the ALPN id says what the tunnel carries, the peer's
+///    SPIFFE id goes into the connection's facts; plaintext is served or refused by policy;
+/// 2. the upstream is connected: at once for a plain upstream ([`serve_plain_upstream`]), after
+///    protocol detection for a mesh upstream ([`serve_to_mesh`]), whose handshake names the
+///    protocol;
+/// 3. [`dispatch`] hands the connection to the HTTP/1 loop ([`serve_http1`]), the HTTP/2 path
+///    ([`crate::http2::serve`]) or an opaque [`tunnel`].
+async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Result<(), ConnError> {
+    let _ = tcp.set_nodelay(true);
+    let mesh = shared.cfg.mesh.as_ref();
+    // What the mesh handshake said the connection carries (no detection needed).
+    let mut known = None;
+    let client = match mesh {
+        Some(mesh) if conn.direction == Direction::inbound => {
+            match crate::mesh::accept_inbound(tcp, mesh, &shared.cfg).await? {
+                Inbound::Plain(tcp) => ClientIo::Plain(tcp),
+                Inbound::Closed => return Ok(()),
+                Inbound::Mesh { io, protocol, peer } => {
+                    shared.metrics.mesh_peer(conn.direction, peer.as_str());
+                    conn.peer_identity = Some(peer.as_str().into());
+                    known = match protocol {
+                        MeshProtocol::Http1 => Some(Protocol::Http1),
+                        MeshProtocol::Http2 => Some(Protocol::H2),
+                        // `picket/1+tcp`: detected again on the decrypted bytes.
+                        MeshProtocol::Opaque => None,
+                    };
+                    io
+                }
+            }
+        }
+        _ => ClientIo::Plain(tcp),
+    };
+    match mesh.and_then(|m| m.upstream.as_ref().map(|peers| (m, peers))) {
+        Some((mesh, peers)) if conn.direction == Direction::outbound => {
+            serve_to_mesh(client, conn, shared, mesh, peers).await
+        }
+        _ => serve_plain_upstream(client, known, conn, shared).await,
+    }
+}
+
+/// A plain upstream is connected at once and its bytes are relayed to the client from the
+/// start, so server-first protocols never wait for detection; then the client's protocol is
+/// detected (unless `known`) and the connection dispatched.
+async fn serve_plain_upstream(
+    client: ClientIo,
+    known: Option<Protocol>,
+    conn: ConnInfo,
+    shared: &Arc<Shared>,
+) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
-    let peer = conn.peer;
     let upstream =
         match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(conn.upstream)).await {
             Err(_) => return Err(ConnError::UpstreamTimeout(conn.upstream)),
@@ -351,48 +453,112 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
             }
             Ok(Ok(s)) => s,
         };
-    let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let (mut client_rd, client_wr) = client.into_split();
-    let (up_rd, mut up_wr) = upstream.into_split();
-    let timing = Arc::new(UpstreamTiming::new(shared.metrics.upstream_seconds.clone()));
-    let mut relay = Relay::start(up_rd, client_wr, timing.clone());
+    let (mut client_rd, client_wr) = tokio::io::split(client);
+    let (up_rd, mut up_wr) = tokio::io::split(UpstreamIo::Plain(upstream));
+    let relay = Relay::start(up_rd, client_wr, shared);
 
-    let mut buf = vec![0u8; 16 << 10];
+    let mut first = Vec::new();
+    let protocol = if known.is_some() {
+        known
+    } else if cfg.opaque_ports.contains(&conn.upstream.port()) {
+        None
+    } else {
+        let slow_after = Instant::now() + cfg.detect_timeout;
+        let give_up = Instant::now() + cfg.idle_timeout;
+        match detect_until(&mut client_rd, &mut first, slow_after).await? {
+            Some(p) => Some(p),
+            None => {
+                shared.metrics.server_first.inc();
+                tracing::info!(peer = %conn.peer, timeout = ?cfg.detect_timeout, "client silent after the detection timeout (server-first protocol?); still waiting for its first bytes");
+                match detect_until(&mut client_rd, &mut first, give_up).await? {
+                    Some(p) => Some(p),
+                    None => {
+                        let _ = up_wr.shutdown().await;
+                        relay.finish().await;
+                        return Err(ConnError::Idle(cfg.idle_timeout));
+                    }
+                }
+            }
+        }
+    };
+    dispatch(protocol, first, client_rd, up_wr, relay, conn, shared).await
+}
+
+/// Gateway mode with a mesh upstream: the client's protocol is detected first, because the
+/// mesh handshake offers it as its ALPN id; a client still silent at the detection timeout (a
+/// server-first protocol) gets a `picket/1+tcp` tunnel then, and the peer picket detects and
+/// inspects whatever the client sends later (see [`crate::mesh`]).
+async fn serve_to_mesh(
+    client: ClientIo,
+    mut conn: ConnInfo,
+    shared: &Arc<Shared>,
+    mesh: &MeshSettings,
+    peers: &AcceptedPeers,
+) -> Result<(), ConnError> {
+    let cfg = &shared.cfg;
+    let (mut client_rd, client_wr) = tokio::io::split(client);
     let mut first = Vec::new();
     let protocol = if cfg.opaque_ports.contains(&conn.upstream.port()) {
         None
     } else {
         let slow_after = Instant::now() + cfg.detect_timeout;
-        let give_up = Instant::now() + cfg.idle_timeout;
-        let mut counted_slow = false;
-        loop {
-            if let Some(p) = detect(&first) {
-                break Some(p);
-            }
-            let deadline = if counted_slow { give_up } else { slow_after };
-            match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
-                Err(_) if !counted_slow => {
-                    counted_slow = true;
-                    shared.metrics.server_first.inc();
-                    tracing::info!(peer = %peer, timeout = ?cfg.detect_timeout, "client silent after the detection timeout (server-first protocol?); still waiting for its first bytes");
-                }
-                Err(_) => {
-                    let _ = up_wr.shutdown().await;
-                    relay.finish().await;
-                    return Err(ConnError::Idle(cfg.idle_timeout));
-                }
-                Ok(Err(e)) => return Err(ConnError::Client(e)),
-                // Closed before saying enough to tell: relay what there is as opaque.
-                Ok(Ok(0)) => break Some(Protocol::Opaque),
-                Ok(Ok(n)) => first.extend_from_slice(&buf[..n]),
+        match detect_until(&mut client_rd, &mut first, slow_after).await? {
+            Some(p) => Some(p),
+            None => {
+                shared.metrics.server_first.inc();
+                tracing::info!(peer = %conn.peer, timeout = ?cfg.detect_timeout, "client silent after the detection timeout (server-first protocol?); opening the mesh tunnel as picket/1+tcp");
+                Some(Protocol::Opaque)
             }
         }
     };
+    let offered = protocol.map_or(MeshProtocol::Opaque, crate::mesh::mesh_protocol);
+    let (upstream, server) =
+        crate::mesh::connect_upstream(conn.upstream, mesh, peers, offered, cfg).await?;
+    shared.metrics.mesh_peer(conn.direction, server.as_str());
+    conn.peer_identity = Some(server.as_str().into());
+    let (up_rd, up_wr) = tokio::io::split(upstream);
+    let relay = Relay::start(up_rd, client_wr, shared);
+    dispatch(protocol, first, client_rd, up_wr, relay, conn, shared).await
+}
+
+/// Reads the client's first bytes into `first` until [`detect`] decides, or `deadline`
+/// passes (`None`). A client that closes before saying enough is opaque.
+async fn detect_until(
+    client_rd: &mut ReadHalf<ClientIo>,
+    first: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<Option<Protocol>, ConnError> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(p) = detect(first) {
+            return Ok(Some(p));
+        }
+        match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
+            Err(_) => return Ok(None),
+            Ok(Err(e)) => return Err(ConnError::Client(e)),
+            Ok(Ok(0)) => return Ok(Some(Protocol::Opaque)),
+            Ok(Ok(n)) => first.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Hands the connection to the path of its protocol (`None`: an opaque port, not detected).
+/// `first` holds the client bytes already read.
+async fn dispatch(
+    protocol: Option<Protocol>,
+    first: Vec<u8>,
+    client_rd: ReadHalf<ClientIo>,
+    up_wr: WriteHalf<UpstreamIo>,
+    mut relay: Relay,
+    conn: ConnInfo,
+    shared: &Arc<Shared>,
+) -> Result<(), ConnError> {
     match protocol {
         Some(Protocol::Http1) => {
             shared.metrics.detected("http1", "inspected");
             relay.open();
+            serve_http1(first, client_rd, up_wr, relay, conn, shared).await
         }
         Some(Protocol::H2) => {
             shared.metrics.detected("h2", "inspected");
@@ -400,29 +566,57 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
                 // The upstream already spoke, and not HTTP/2: it cannot serve this client.
                 return Err(ConnError::UpstreamNotH2(conn.upstream));
             };
-            let client = client_rd
-                .reunite(client_wr)
-                .map_err(|e| ConnError::Client(std::io::Error::other(e)))?;
-            let upstream = up_rd
-                .reunite(up_wr)
-                .map_err(|e| ConnError::Client(std::io::Error::other(e)))?;
-            return crate::http2::serve(
+            let (Some(client), Some(upstream)) =
+                (rejoin(client_rd, client_wr), rejoin(up_rd, up_wr))
+            else {
+                return Err(ConnError::Client(std::io::Error::other(
+                    "connection halves do not match",
+                )));
+            };
+            crate::http2::serve(
                 Prefixed::new(first, client),
                 Prefixed::new(early, upstream),
                 conn,
                 shared.clone(),
             )
-            .await;
+            .await
         }
         other => {
             relay.open();
             let name = other.map_or("opaque_port", Protocol::as_str);
             shared.metrics.detected(name, "opaque");
-            tracing::info!(peer = %peer, protocol = name, "relaying as opaque TCP");
-            return tunnel(&first, client_rd, up_wr, relay, conn.upstream).await;
+            tracing::info!(peer = %conn.peer, protocol = name, "relaying as opaque TCP");
+            tunnel(&first, client_rd, up_wr, relay, conn.upstream).await
         }
     }
+}
 
+/// Puts the two halves of one stream back together; `None` if they are not a pair (which
+/// the data path never makes).
+fn rejoin<T: AsyncRead + AsyncWrite + Unpin>(rd: ReadHalf<T>, wr: WriteHalf<T>) -> Option<T> {
+    rd.is_pair_of(&wr).then(|| rd.unsplit(wr))
+}
+
+/// Writes all of `bytes` and flushes: over TLS, a write may leave records buffered until the
+/// next write, and the next write may only come after the peer answered.
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+/// The HTTP/1 loop: every request is inspected before any of it is forwarded; `first` is the
+/// start of the first request (read for detection).
+async fn serve_http1(
+    first: Vec<u8>,
+    mut client_rd: ReadHalf<ClientIo>,
+    mut up_wr: WriteHalf<UpstreamIo>,
+    relay: Relay,
+    conn: ConnInfo,
+    shared: &Arc<Shared>,
+) -> Result<(), ConnError> {
+    let cfg = &shared.cfg;
+    let peer = conn.peer;
+    let mut buf = vec![0u8; 16 << 10];
     // The engine is taken once per request: a reload applies from the next request on.
     let mut generation = shared.packs.generation();
     let mut engine = shared.packs.engine();
@@ -512,7 +706,7 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
         {
             Next::Continue => {
                 if forwarding {
-                    timing.request_sent();
+                    relay.request_sent();
                 }
                 let protect = cfg.mode == Mode::Protect;
                 forward_head_early(
@@ -568,14 +762,13 @@ async fn serve(client: TcpStream, conn: ConnInfo, shared: &Arc<Shared>) -> Resul
 /// everything the client sends, while the relay task carries the other direction.
 async fn tunnel(
     already_read: &[u8],
-    mut client_rd: OwnedReadHalf,
-    mut up_wr: OwnedWriteHalf,
+    mut client_rd: ReadHalf<ClientIo>,
+    mut up_wr: WriteHalf<UpstreamIo>,
     relay: Relay,
     upstream: SocketAddr,
 ) -> Result<(), ConnError> {
     if !already_read.is_empty() {
-        up_wr
-            .write_all(already_read)
+        send(&mut up_wr, already_read)
             .await
             .map_err(upstream_err(upstream))?;
     }
@@ -586,28 +779,30 @@ async fn tunnel(
 }
 
 /// Refuses the request in progress the configured way.
-async fn refuse(relay: Relay, client_rd: OwnedReadHalf, cfg: &GatewayConfig) {
+async fn refuse(relay: Relay, client_rd: ReadHalf<ClientIo>, cfg: &GatewayConfig) {
     match cfg.block_response {
         BlockResponse::Reset => relay.reset(client_rd).await,
         BlockResponse::Forbidden => relay.forbid(client_rd).await,
     }
 }
 
-/// The response relay task of one connection.
+/// The response relay task of one connection: upstream bytes to the client. It owns the
+/// upstream's read half and the client's write half, and always gives both back when it
+/// ends, so that the connection can be handed to HTTP/2, refused with picket's own response,
+/// or reset. Dropping a `Relay` aborts its task.
 struct Relay {
-    task: tokio::task::JoinHandle<Option<HandBack>>,
-    kill: Option<tokio::sync::oneshot::Sender<Stop>>,
+    task: tokio::task::JoinHandle<HandBack>,
+    /// Sending stops the relay and gives the halves back; dropping lets it finish (relay until
+    /// the upstream ends, then a FIN to the client).
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
     gate: Option<tokio::sync::oneshot::Sender<()>>,
+    timing: Arc<UpstreamTiming>,
 }
 
-/// How the relay ends when told to (or by itself, `Finish`).
-enum Stop {
-    /// Abort: drop the client's write half without a FIN, for a reset.
-    Reset,
-    /// Stop relaying and give the halves back (to write a refusal of picket's own).
-    Yield,
-    /// The upstream finished (or failed): end the client's side with a FIN.
-    Finish,
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// When the last request went upstream, to time the first response bytes that follow it
@@ -642,7 +837,7 @@ impl UpstreamTiming {
 
 /// What the relay returns when the connection turns out to be HTTP/2: the halves it held and
 /// the upstream bytes it read but did not relay.
-type HandBack = (OwnedReadHalf, OwnedWriteHalf, Vec<u8>);
+type HandBack = (ReadHalf<UpstreamIo>, WriteHalf<ClientIo>, Vec<u8>);
 
 /// Most upstream bytes held back while they may be an HTTP/2 server preface.
 const MAX_EARLY_UPSTREAM: usize = 16 << 10;
@@ -663,34 +858,30 @@ impl Relay {
     /// Starts relaying the upstream's bytes to the client. Until the client's protocol is
     /// known, bytes that may be an HTTP/2 server preface are held (see [`Relay::hand_back`]);
     /// anything else is relayed at once, so server-first protocols never wait for detection.
-    /// `kill` makes it drop the client's write half without the FIN a normal drop sends, so
-    /// that the close after `SO_LINGER` 0 is a bare RST.
     fn start(
-        mut up_rd: OwnedReadHalf,
-        mut client_wr: OwnedWriteHalf,
-        timing: Arc<UpstreamTiming>,
+        mut up_rd: ReadHalf<UpstreamIo>,
+        mut client_wr: WriteHalf<ClientIo>,
+        shared: &Shared,
     ) -> Relay {
-        let (kill, mut killed) = tokio::sync::oneshot::channel::<Stop>();
+        let timing = Arc::new(UpstreamTiming::new(shared.metrics.upstream_seconds.clone()));
+        let response_timing = timing.clone();
+        let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
         let (gate, mut gated) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut early = Vec::new();
-            // Set when `kill` resolved with its sender dropped: finish, do not abort.
+            // Set when `kill` resolved with its sender dropped: finish, do not stop.
             let mut finishing = false;
             while could_be_h2_preface(&early) && early.len() < MAX_EARLY_UPSTREAM {
                 tokio::select! {
                     g = &mut gated => {
                         if g.is_ok() {
-                            return Some((up_rd, client_wr, early));
+                            return (up_rd, client_wr, early);
                         }
                         break;
                     }
                     k = &mut killed, if !finishing => match k {
-                        Ok(Stop::Reset) => {
-                            client_wr.forget();
-                            return None;
-                        }
-                        Ok(Stop::Yield) => return Some((up_rd, client_wr, early)),
-                        Ok(Stop::Finish) | Err(_) => finishing = true,
+                        Ok(()) => return (up_rd, client_wr, early),
+                        Err(_) => finishing = true,
                     },
                     r = up_rd.read_buf(&mut early) => {
                         if !matches!(r, Ok(n) if n > 0) {
@@ -701,59 +892,61 @@ impl Relay {
             }
             // A hand-back asked for just as the loop ended still wins: nothing was relayed.
             if gated.try_recv().is_ok() {
-                return Some((up_rd, client_wr, early));
+                return (up_rd, client_wr, early);
             }
             // From here on a hand-back fails at once (see `hand_back`).
             drop(gated);
-            if !early.is_empty() && client_wr.write_all(&early).await.is_err() {
-                return None;
+            if !early.is_empty() && send(&mut client_wr, &early).await.is_err() {
+                return (up_rd, client_wr, Vec::new());
             }
             let mut buf = vec![0u8; 16 << 10];
-            let end = loop {
+            loop {
                 let n = tokio::select! {
                     r = up_rd.read(&mut buf) => match r {
                         Ok(n) if n > 0 => n,
-                        _ => break Stop::Finish,
+                        _ => break,
                     },
                     k = &mut killed, if !finishing => match k {
-                        Ok(stop) => break stop,
+                        Ok(()) => return (up_rd, client_wr, Vec::new()),
                         Err(_) => {
                             finishing = true;
                             continue;
                         }
                     },
                 };
-                timing.response_bytes();
+                response_timing.response_bytes();
                 tokio::select! {
-                    w = client_wr.write_all(&buf[..n]) => if w.is_err() {
-                        break Stop::Finish;
+                    w = send(&mut client_wr, &buf[..n]) => if w.is_err() {
+                        return (up_rd, client_wr, Vec::new());
                     },
                     k = &mut killed, if !finishing => match k {
-                        Ok(stop) => break stop,
-                        // Finishing: the write goes on at the next read.
+                        Ok(()) => return (up_rd, client_wr, Vec::new()),
+                        // Finishing: the write goes on.
                         Err(_) => {
                             finishing = true;
-                            if client_wr.write_all(&buf[..n]).await.is_err() {
-                                break Stop::Finish;
+                            if send(&mut client_wr, &buf[..n]).await.is_err() {
+                                return (up_rd, client_wr, Vec::new());
                             }
                         }
                     },
                 }
-            };
-            match end {
-                Stop::Reset => client_wr.forget(),
-                Stop::Yield => return Some((up_rd, client_wr, Vec::new())),
-                Stop::Finish => {
-                    let _ = client_wr.shutdown().await;
-                }
             }
-            None
+            // The upstream finished (or failed): end the client's side with a FIN (over TLS,
+            // `close_notify` first).
+            let _ = client_wr.shutdown().await;
+            (up_rd, client_wr, Vec::new())
         });
         Relay {
             task,
             kill: Some(kill),
             gate: Some(gate),
+            timing,
         }
+    }
+
+    /// A request went upstream: time the response bytes that follow.
+    fn request_sent(&self) {
+        self.timing.request_sent();
     }
 
     /// The client's protocol is not HTTP/2: relay everything from now on.
@@ -761,17 +954,25 @@ impl Relay {
         drop(self.gate.take());
     }
 
+    /// Stops the relay and takes its halves back (`None` if the task is gone).
+    async fn stop(&mut self) -> Option<HandBack> {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        (&mut self.task).await.ok()
+    }
+
     /// The client speaks HTTP/2: stop relaying and give back the halves, with the upstream
     /// bytes held so far. `None` when the relay had already started relaying (the upstream
     /// spoke first, and not with an HTTP/2 preface).
     async fn hand_back(mut self) -> Option<HandBack> {
         let handed = self.gate.take().is_some_and(|g| g.send(()).is_ok());
-        if !handed {
-            if let Some(k) = self.kill.take() {
-                let _ = k.send(Stop::Reset);
-            }
+        let halves = self.stop().await;
+        if handed {
+            halves
+        } else {
+            None
         }
-        (&mut self.task).await.ok().flatten()
     }
 
     /// Waits until the upstream has sent everything (or closed).
@@ -780,19 +981,17 @@ impl Relay {
         let _ = (&mut self.task).await;
     }
 
-    /// Aborts the client connection: with `SO_LINGER` 0 and no FIN before it, the close sends
-    /// a TCP RST, so the client sees a reset, not the clean end of a response it might take
-    /// as complete. The upstream connection is dropped with it.
-    async fn reset(mut self, client_rd: OwnedReadHalf) {
-        let stream: &TcpStream = client_rd.as_ref();
-        if let Err(e) = stream.set_zero_linger() {
-            tracing::warn!(error = %e, "SO_LINGER 0 failed; the close will be a FIN");
+    /// Aborts the client connection with a TCP reset ([`ClientIo::abort`]), so the client
+    /// sees a reset, not the clean end of a response it might take as complete. The upstream
+    /// connection is dropped with it.
+    async fn reset(mut self, client_rd: ReadHalf<ClientIo>) {
+        match self.stop().await {
+            Some((_up_rd, client_wr, _)) => match rejoin(client_rd, client_wr) {
+                Some(client) => client.abort(),
+                None => tracing::warn!("cannot reset the client connection; closing it"),
+            },
+            None => tracing::warn!("response relay gone; closing the client connection"),
         }
-        if let Some(k) = self.kill.take() {
-            let _ = k.send(Stop::Reset);
-        }
-        let _ = (&mut self.task).await;
-        drop(client_rd);
     }
 
     /// Refuses with `403 Forbidden` instead of a reset: the relay stops (a response to an
@@ -800,14 +999,11 @@ impl Relay {
     /// and closes with a FIN, then reads and discards what the client still sends for a
     /// moment, so that the close does not turn into a reset that destroys the response
     /// before the client has read it.
-    async fn forbid(mut self, mut client_rd: OwnedReadHalf) {
-        if let Some(k) = self.kill.take() {
-            let _ = k.send(Stop::Yield);
-        }
-        let Some((_up_rd, mut client_wr, _)) = (&mut self.task).await.ok().flatten() else {
+    async fn forbid(mut self, mut client_rd: ReadHalf<ClientIo>) {
+        let Some((_up_rd, mut client_wr, _)) = self.stop().await else {
             return;
         };
-        let _ = client_wr.write_all(FORBIDDEN).await;
+        let _ = send(&mut client_wr, FORBIDDEN).await;
         let _ = client_wr.shutdown().await;
         let until = Instant::now() + Duration::from_secs(1);
         let mut sink = [0u8; 8192];
@@ -836,7 +1032,7 @@ async fn forward_judged(
     engine: &Engine,
     done: &mut Vec<InspectedRequest>,
     held: &mut Vec<u8>,
-    up_wr: &mut OwnedWriteHalf,
+    up_wr: &mut WriteHalf<UpstreamIo>,
     conn: &ConnInfo,
     early: &mut Option<u64>,
 ) -> Result<Next, ConnError> {
@@ -854,8 +1050,7 @@ async fn forward_judged(
         // The first request to complete is the one whose head may already have gone ahead.
         let already = early.take().unwrap_or(0);
         let n = (req.wire_len.saturating_sub(already) as usize).min(held.len());
-        up_wr
-            .write_all(&held[..n])
+        send(up_wr, &held[..n])
             .await
             .map_err(upstream_err(conn.upstream))?;
         held.drain(..n);
@@ -875,7 +1070,7 @@ async fn forward_judged(
 async fn forward_head_early(
     inspector: &Http1Inspector<'_>,
     held: &mut Vec<u8>,
-    up_wr: &mut OwnedWriteHalf,
+    up_wr: &mut WriteHalf<UpstreamIo>,
     conn: &ConnInfo,
     early: &mut Option<u64>,
     protect: bool,
@@ -890,8 +1085,7 @@ async fn forward_head_early(
         return Ok(());
     }
     let n = (a.head_wire_len as usize).min(held.len());
-    up_wr
-        .write_all(&held[..n])
+    send(up_wr, &held[..n])
         .await
         .map_err(upstream_err(conn.upstream))?;
     held.drain(..n);
@@ -973,7 +1167,7 @@ pub(crate) fn log_verdict(
         proto: proto.as_str(),
         src: conn.peer,
         dst: conn.upstream,
-        peer_identity: None,
+        peer_identity: conn.peer_identity.as_deref(),
         method,
         authority,
         path,

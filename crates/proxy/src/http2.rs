@@ -48,6 +48,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::blocklog::{BlockAction, Event};
+use crate::conn_io::{ClientIo, UpstreamIo};
 use crate::gateway::{BlockResponse, ConnError, ConnInfo, Mode, Shared};
 use crate::metrics::Proto;
 use crate::prefixed::Prefixed;
@@ -96,15 +97,15 @@ const MAX_FRAME: u32 = 16 << 10;
 /// detection read; `upstream` with whatever the upstream sent before detection finished (its
 /// SETTINGS, typically).
 pub(crate) async fn serve(
-    client: Prefixed<TcpStream>,
-    upstream: Prefixed<TcpStream>,
+    client: Prefixed<ClientIo>,
+    upstream: Prefixed<UpstreamIo>,
     conn: ConnInfo,
     shared: Arc<Shared>,
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
     let h2cfg = &cfg.h2;
     let up = Arc::new(
-        UpstreamH2::connect(upstream, conn.upstream, h2cfg.clone(), cfg.connect_timeout).await?,
+        UpstreamH2::connect(upstream, conn.upstream, shared.clone()).await?,
     );
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(h2cfg.max_concurrent_streams)
@@ -140,6 +141,7 @@ pub(crate) async fn serve(
                 Some(Ok((req, respond))) => {
                     let shared = shared.clone();
                     let up = up.clone();
+                    let conn = conn.clone();
                     streams.spawn(async move { serve_stream(&shared, conn, req, respond, up).await });
                 }
             },
@@ -392,23 +394,24 @@ fn unavailable(client: &mut ClientSide) {
 /// (nothing of the request was sent) opens a new connection and is retried once there.
 pub(crate) struct UpstreamH2 {
     addr: std::net::SocketAddr,
-    settings: H2Settings,
-    connect_timeout: std::time::Duration,
+    shared: Arc<Shared>,
+    /// The first connection was a mesh tunnel: so are the ones that replace it.
+    mesh: bool,
     current: tokio::sync::Mutex<(SendRequest<Bytes>, u64, tokio::task::JoinHandle<()>)>,
 }
 
 impl UpstreamH2 {
     async fn connect(
-        io: Prefixed<TcpStream>,
+        io: Prefixed<UpstreamIo>,
         addr: std::net::SocketAddr,
-        settings: H2Settings,
-        connect_timeout: std::time::Duration,
+        shared: Arc<Shared>,
     ) -> Result<UpstreamH2, ConnError> {
-        let (send, task) = handshake_upstream(io, addr, &settings).await?;
+        let mesh = matches!(io.get_ref(), UpstreamIo::Tls(_));
+        let (send, task) = handshake_upstream(io, addr, &shared.cfg.h2).await?;
         Ok(UpstreamH2 {
             addr,
-            settings,
-            connect_timeout,
+            shared,
+            mesh,
             current: tokio::sync::Mutex::new((send, 0, task)),
         })
     }
@@ -440,17 +443,13 @@ impl UpstreamH2 {
         let send = {
             let mut c = self.current.lock().await;
             if c.1 == generation {
-                let io = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-                    .await
-                    .map_err(|_| ConnError::UpstreamTimeout(self.addr))?
-                    .map_err(|source| ConnError::Upstream {
-                        addr: self.addr,
-                        source,
-                    })?;
-                let _ = io.set_nodelay(true);
-                let (send, task) =
-                    handshake_upstream(Prefixed::new(Vec::new(), io), self.addr, &self.settings)
-                        .await?;
+                let io = self.reconnect().await?;
+                let (send, task) = handshake_upstream(
+                    Prefixed::new(Vec::new(), io),
+                    self.addr,
+                    &self.shared.cfg.h2,
+                )
+                .await?;
                 c.2.abort();
                 *c = (send, generation + 1, task);
             }
@@ -462,6 +461,40 @@ impl UpstreamH2 {
                 addr: self.addr,
                 source,
             })
+    }
+}
+
+impl UpstreamH2 {
+    /// A new connection to the same upstream, of the same kind (plain, or a mesh tunnel
+    /// carrying `picket/1+h2`).
+    async fn reconnect(&self) -> Result<UpstreamIo, ConnError> {
+        let cfg = &self.shared.cfg;
+        if self.mesh {
+            if let Some((mesh, peers)) = cfg
+                .mesh
+                .as_ref()
+                .and_then(|m| m.upstream.as_ref().map(|p| (m, p)))
+            {
+                let (io, _peer) = crate::mesh::connect_upstream(
+                    self.addr,
+                    mesh,
+                    peers,
+                    picket_mtls::MeshProtocol::Http2,
+                    cfg,
+                )
+                .await?;
+                return Ok(io);
+            }
+        }
+        let io = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| ConnError::UpstreamTimeout(self.addr))?
+            .map_err(|source| ConnError::Upstream {
+                addr: self.addr,
+                source,
+            })?;
+        let _ = io.set_nodelay(true);
+        Ok(UpstreamIo::Plain(io))
     }
 }
 
@@ -494,7 +527,7 @@ fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
 
 /// The h2 client handshake on an upstream connection, with its driver task.
 async fn handshake_upstream(
-    io: Prefixed<TcpStream>,
+    io: Prefixed<UpstreamIo>,
     addr: std::net::SocketAddr,
     h2cfg: &H2Settings,
 ) -> Result<(SendRequest<Bytes>, tokio::task::JoinHandle<()>), ConnError> {

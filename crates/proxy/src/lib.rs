@@ -5,9 +5,11 @@
 
 pub mod admin;
 pub mod blocklog;
+pub mod conn_io;
 pub mod detect;
 pub mod gateway;
 pub mod http2;
+pub mod mesh;
 pub mod metrics;
 pub mod packs;
 pub mod prefixed;

@@ -13,6 +13,7 @@ use picket::admin::{self, AdminState};
 use picket::blocklog::BlockLog;
 use picket::gateway::{self, BlockResponse, Direction, GatewayConfig, Listener, Mode, Route};
 use picket::http2::{GrpcRefusal, H2Settings};
+use picket::mesh::{InboundPolicy, MeshFiles, MeshSettings};
 use picket::metrics::Metrics;
 use picket::packs::PackSource;
 use picket::reload::{PackStore, PackWatcher};
@@ -113,7 +114,8 @@ struct ProxyArgs {
     /// Accept a reloaded pack whose version is older than the one in force.
     #[arg(long)]
     allow_pack_rollback: bool,
-    /// Milliseconds between checks of the pack files for changes (SIGHUP reloads at once).
+    /// Milliseconds between checks of the pack files (and the mesh certificate files) for
+    /// changes (SIGHUP reloads the pack at once).
     #[arg(long, default_value_t = 1000)]
     pack_poll_ms: u64,
     /// protect: refuse blocked requests; monitor: forward them and log an alert.
@@ -168,6 +170,31 @@ struct ProxyArgs {
     /// Operational log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Mesh mTLS: this workload's certificate chain (PEM, leaf first). With --mesh-key and
+    /// --mesh-trust-bundle; inbound ClientHellos are then terminated as mesh tunnels.
+    #[arg(long, requires_all = ["mesh_key", "mesh_trust_bundle"])]
+    mesh_cert: Option<PathBuf>,
+    /// Mesh mTLS: the private key of --mesh-cert (PEM).
+    #[arg(long, requires_all = ["mesh_cert", "mesh_trust_bundle"])]
+    mesh_key: Option<PathBuf>,
+    /// Mesh mTLS: the trusted mesh roots (PEM).
+    #[arg(long, requires_all = ["mesh_cert", "mesh_key"])]
+    mesh_trust_bundle: Option<PathBuf>,
+    /// Inbound connections that are not mesh mTLS: `permissive` serves them as plaintext,
+    /// `strict` resets them.
+    #[arg(long, value_enum, default_value = "permissive", requires = "mesh_cert")]
+    mesh_inbound: MeshInboundArg,
+    /// Gateway mode: the upstream is a picket peer; originate mesh mTLS to it, accepting this
+    /// SPIFFE id, or `trust-domain:TD` for any workload of trust domain TD. The listener is
+    /// then an outbound one.
+    #[arg(long, requires_all = ["mesh_cert", "upstream"])]
+    mesh_upstream: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MeshInboundArg {
+    Permissive,
+    Strict,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -351,6 +378,10 @@ fn proxy(args: ProxyArgs) -> ExitCode {
     }
     // Gateway mode needs both addresses; transparent mode neither.
     let plan: Vec<(SocketAddr, Route, Direction)> = match (args.listen, args.upstream) {
+        // A gateway in front of a mesh upstream is the outbound side of the mesh.
+        (Some(listen), Some(upstream)) if args.mesh_upstream.is_some() => {
+            vec![(listen, Route::Fixed(upstream), Direction::outbound)]
+        }
         (Some(listen), Some(upstream)) => {
             vec![(listen, Route::Fixed(upstream), Direction::inbound)]
         }
@@ -405,6 +436,18 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     let engine = packs.engine();
+    let mesh = match mesh_settings(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mesh_id = mesh.as_ref().map(|(_, m)| m.tls.spiffe_id().to_string());
+    let mesh_watch = mesh
+        .as_ref()
+        .map(|(files, m)| (files.clone(), m.tls.clone()));
+    let mesh = mesh.map(|(_, m)| m);
     let cfg = GatewayConfig {
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
@@ -438,6 +481,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             BlockResponseArg::Reset => BlockResponse::Reset,
             BlockResponseArg::Http403 => BlockResponse::Forbidden,
         },
+        mesh,
     };
     let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));
     let app_probes = match std::env::var(picket::probes::ENV) {
@@ -515,6 +559,16 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             let watcher = PackWatcher::new(source, packs.clone(), metrics.clone(), policy);
             tokio::spawn(watcher.run(pack_poll, rx.clone()));
         }
+        // The mesh files are watched like the pack (same poll interval).
+        if let Some((files, tls)) = mesh_watch {
+            tokio::spawn(picket::mesh::watch(
+                files,
+                tls,
+                metrics.clone(),
+                pack_poll,
+                rx.clone(),
+            ));
+        }
         // The pack is loaded and the listeners bound: ready.
         admin_state
             .ready
@@ -532,6 +586,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             pack_version = %info.version,
             signatures = info.signatures,
             admin = %admin_bound,
+            mesh_identity = mesh_id.as_deref().unwrap_or(""),
             "picket proxy started ({})",
             if transparent { "transparent mode" } else { "gateway mode" }
         );
@@ -585,6 +640,38 @@ fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The mesh mTLS material and policy from the command line, loaded and checked (`None`
+/// without `--mesh-cert`).
+fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, String> {
+    let (Some(cert), Some(key), Some(bundle)) =
+        (&args.mesh_cert, &args.mesh_key, &args.mesh_trust_bundle)
+    else {
+        return Ok(None);
+    };
+    let upstream = args
+        .mesh_upstream
+        .as_deref()
+        .map(picket::mesh::parse_upstream_peers)
+        .transpose()?;
+    let files = MeshFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+        bundle: bundle.clone(),
+    };
+    let tls = files.load().map_err(|e| e.to_string())?;
+    Ok(Some((
+        files,
+        MeshSettings {
+            tls: Arc::new(tls),
+            inbound: match args.mesh_inbound {
+                MeshInboundArg::Permissive => InboundPolicy::Permissive,
+                MeshInboundArg::Strict => InboundPolicy::Strict,
+            },
+            upstream,
+        },
+    )))
 }
 
 /// The policy every pack (the first and each reload) must pass.

@@ -106,6 +106,17 @@ pub struct Metrics {
     pub connections_by_protocol: Family<ProtocolLabels, Counter>,
     pub server_first: Counter,
     pub pack_reloads: Family<ResultLabels, Counter>,
+    pub mesh_connections: Family<MeshPeerLabels, Counter>,
+    pub mesh_reloads: Family<ResultLabels, Counter>,
+    pub mesh_certificate_expiry: Gauge,
+    peer_labels: crate::mesh::PeerLabels,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MeshPeerLabels {
+    pub direction: Direction,
+    /// The peer's SPIFFE id (`other` past [`crate::mesh::MAX_PEER_LABELS`] distinct ids).
+    pub peer: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,7 +173,7 @@ impl Metrics {
         let connection_errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "connection_errors",
-            "Connections ended early, by reason (idle, request_timeout, upstream, client)",
+            "Connections ended early, by reason (idle, request_timeout, upstream, client, mtls, plaintext_refused, upstream_mtls, ...)",
             connection_errors.clone(),
         );
         let block_log_dropped = Counter::default();
@@ -195,7 +206,29 @@ impl Metrics {
             "Connections whose client sent nothing within the detection timeout (server-first protocols, idle preconnects)",
             server_first.clone(),
         );
+        let mesh_connections = Family::<MeshPeerLabels, Counter>::default();
+        registry.register(
+            "mesh_connections",
+            "Mesh mTLS connections established, by direction and peer SPIFFE id",
+            mesh_connections.clone(),
+        );
+        let mesh_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mesh_reloads",
+            "Mesh certificate / trust bundle reload attempts by result (ok, invalid, refused)",
+            mesh_reloads.clone(),
+        );
+        let mesh_certificate_expiry = Gauge::default();
+        registry.register(
+            "mesh_certificate_expiry_timestamp_seconds",
+            "notAfter of the mesh certificate in force (Unix time)",
+            mesh_certificate_expiry.clone(),
+        );
         Metrics {
+            mesh_connections,
+            mesh_reloads,
+            mesh_certificate_expiry,
+            peer_labels: crate::mesh::PeerLabels::default(),
             connections_by_protocol,
             server_first,
             registry,
@@ -239,6 +272,35 @@ impl Metrics {
                 handling: handling.to_string(),
             })
             .inc();
+    }
+
+    /// Counts an established mesh connection with `peer` (a SPIFFE id).
+    pub fn mesh_peer(&self, direction: Direction, peer: &str) {
+        self.mesh_connections
+            .get_or_create(&MeshPeerLabels {
+                direction,
+                peer: self.peer_labels.label(peer),
+            })
+            .inc();
+    }
+
+    pub fn mesh_reload(&self, result: &str) {
+        self.mesh_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the validity of the mesh certificate in force.
+    pub fn mesh_certificate(&self, tls: &picket_mtls::MeshTls) {
+        let not_after = tls
+            .certificate_info()
+            .not_after
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.mesh_certificate_expiry
+            .set(i64::try_from(not_after).unwrap_or(i64::MAX));
     }
 
     pub fn connection_error(&self, reason: &str) {
