@@ -24,7 +24,7 @@
 # sidecar's block log line on its stdout, what the application received, the sidecars'
 # /metrics) and the script stops at the first failure with a message saying what went wrong.
 # Mutual TLS between the sidecars is not part of this yet (pending in the proxy).
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SUPPORT=$ROOT/crates/proxy/tests/support
@@ -86,7 +86,7 @@ teardown_commands() {
 
 cleanup() {
   local rc=$? pid ns
-  trap - EXIT
+  trap - EXIT ERR
   if [ "$KEEP" = 1 ]; then
     teardown_commands >"$WORK/teardown.sh"
     printf '\nKEEP=1: the topology is still up (exit status %s). Logs are in %s.\n' "$rc" "$WORK"
@@ -131,6 +131,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# Any other command that fails stops the run too, and says which.
+trap 'die "line $LINENO: $BASH_COMMAND (exit status $?)"' ERR
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -248,7 +250,7 @@ start_picket() {
     "$BIN" proxy --admin-listen 0.0.0.0:15090 --drain-grace 1 "$@"
   PICKET_PID[$role]=$!
   WATCH=$! wait_for "picket in $ns (/readyz on 15090)" 20 in_ns "$ns" curl -q -sf --max-time 1 http://127.0.0.1:15090/readyz
-  say "$role: picket proxy $* (PID ${PICKET_PID[$role]}, UID $PROXY_UID) ready"
+  say "$role: picket proxy --admin-listen 0.0.0.0:15090 --drain-grace 1${*:+ $*} (PID ${PICKET_PID[$role]}, UID $PROXY_UID): ready"
 }
 
 step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy"
