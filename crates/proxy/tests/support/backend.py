@@ -4,6 +4,9 @@
 Answers every request with 200 and a JSON body describing what arrived: method, path, the
 header names exactly as received (case and order), and the body length. Prints its port on the
 first line of stdout. Stopped by the test through its PID.
+
+  backend.py [HOST [PORT]]    HOST 127.0.0.1 by default (an address with ':' is IPv6; '::'
+                              also takes IPv4), PORT 0 (any free port) by default
 """
 import json
 import socket
@@ -57,6 +60,7 @@ class Server6(Server):
 
 if __name__ == "__main__":
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-    srv = (Server6 if ":" in host else Server)((host, 0), Echo)
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    srv = (Server6 if ":" in host else Server)((host, port), Echo)
     print(srv.server_address[1], flush=True)
     srv.serve_forever()

