@@ -695,9 +695,11 @@ async fn grpc_call(
             () = &mut relay => None,
         };
         match pump_first {
-            Some(PumpEnd::Done) => {
+            // The upstream may have answered and closed its side before the client finished
+            // (a server that ends the call early): its response still goes to the client.
+            Some(end @ (PumpEnd::Done | PumpEnd::UpstreamClosed)) => {
                 relay.await;
-                PumpEnd::Done
+                end
             }
             Some(end) => end,
             // The server ended the call before the client finished sending: the call is
@@ -713,13 +715,13 @@ async fn grpc_call(
             ctx.record(&verdict, Event::Block, ctx.block_action());
             refuse(ctx, &mut client);
         }
-        PumpEnd::Failed => {
+        PumpEnd::ClientFailed => {
             up_send.send_reset(Reason::CANCEL);
             if let ClientSide::Waiting(r) = &mut client {
                 r.send_reset(Reason::CANCEL);
             }
         }
-        PumpEnd::Done | PumpEnd::ServerDone => {
+        PumpEnd::Done | PumpEnd::ServerDone | PumpEnd::UpstreamClosed => {
             let verdict = insp.finish();
             let decision = verdict.decision();
             ctx.count(decision);
@@ -738,8 +740,12 @@ enum PumpEnd {
     ServerDone,
     /// A message (or the trailers) blocked; nothing of it was forwarded.
     Blocked,
-    /// The client reset the stream, a send failed, or a message stalled past the timeout.
-    Failed,
+    /// The client reset the stream, or a message stalled past the timeout: both sides are
+    /// cancelled.
+    ClientFailed,
+    /// Sending upstream failed: the upstream ended its side of the stream (typically after
+    /// answering); its response is still relayed.
+    UpstreamClosed,
 }
 
 /// Client → upstream for a gRPC call: reassembles messages, inspects each, forwards it when
@@ -767,7 +773,7 @@ async fn pump_grpc(
                         Err(_) => {
                             ctx.shared.metrics.connection_error("request_timeout");
                             tracing::info!(peer = %ctx.conn.peer, "gRPC message not completed in time; stream cancelled");
-                            return PumpEnd::Failed;
+                            return PumpEnd::ClientFailed;
                         }
                     }
                 }
@@ -775,7 +781,7 @@ async fn pump_grpc(
             };
             let mut chunk = match next {
                 None => break,
-                Some(Err(_)) => return PumpEnd::Failed,
+                Some(Err(_)) => return PumpEnd::ClientFailed,
                 Some(Ok(c)) => c,
             };
             let _ = body.flow_control().release_capacity(chunk.len());
@@ -783,7 +789,7 @@ async fn pump_grpc(
                 let n = passing.min(chunk.len());
                 passing -= n;
                 if send_flow(up_send, chunk.split_to(n)).await.is_err() {
-                    return PumpEnd::Failed;
+                    return PumpEnd::UpstreamClosed;
                 }
                 if chunk.is_empty() {
                     continue;
@@ -805,7 +811,7 @@ async fn pump_grpc(
                         .await
                         .is_err()
                     {
-                        return PumpEnd::Failed;
+                        return PumpEnd::UpstreamClosed;
                     }
                     continue;
                 }
@@ -820,7 +826,7 @@ async fn pump_grpc(
                     return PumpEnd::Blocked;
                 }
                 if send_flow(up_send, message).await.is_err() {
-                    return PumpEnd::Failed;
+                    return PumpEnd::UpstreamClosed;
                 }
             }
             partial_since = if pending.is_empty() {
@@ -837,7 +843,7 @@ async fn pump_grpc(
             return PumpEnd::Blocked;
         }
         if send_flow(up_send, pending.freeze()).await.is_err() {
-            return PumpEnd::Failed;
+            return PumpEnd::UpstreamClosed;
         }
     }
     if already_ended {
@@ -845,7 +851,7 @@ async fn pump_grpc(
     }
     let trailers = match body.trailers().await {
         Ok(t) => t,
-        Err(_) => return PumpEnd::Failed,
+        Err(_) => return PumpEnd::ClientFailed,
     };
     if let Some(t) = &trailers {
         insp.trailers(t.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
@@ -858,7 +864,7 @@ async fn pump_grpc(
         None => up_send.send_data(Bytes::new(), true),
     };
     if sent.is_err() {
-        return PumpEnd::Failed;
+        return PumpEnd::UpstreamClosed;
     }
     PumpEnd::Done
 }
