@@ -104,9 +104,7 @@ pub(crate) async fn serve(
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
     let h2cfg = &cfg.h2;
-    let up = Arc::new(
-        UpstreamH2::connect(upstream, conn.upstream, shared.clone()).await?,
-    );
+    let up = Arc::new(UpstreamH2::connect(upstream, conn.upstream, shared.clone()).await?);
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(h2cfg.max_concurrent_streams)
         .max_header_list_size(h2cfg.max_header_list_size)
