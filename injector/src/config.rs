@@ -78,6 +78,16 @@ pub struct Config {
     /// Static namespace annotations, namespace name → annotations.
     #[serde(default)]
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// A ConfigMap of trusted pack public keys (`*.pub`), mounted into the sidecar and given to
+    /// it as `--pack-pubkey DIR`.
+    #[serde(default)]
+    pub pack_keys_config_map: Option<String>,
+    /// The sidecar refuses packs without a valid signature (`--require-signed-pack`).
+    #[serde(default)]
+    pub require_signed_pack: bool,
+    /// The sidecar accepts packs older than the one in force (`--allow-pack-rollback`).
+    #[serde(default)]
+    pub allow_pack_rollback: bool,
 }
 
 fn default_pull_policy() -> String {
@@ -131,6 +141,9 @@ impl Config {
             exclude_outbound_ports: String::new(),
             exclude_outbound_cidrs: String::new(),
             namespaces: BTreeMap::new(),
+            pack_keys_config_map: None,
+            require_signed_pack: false,
+            allow_pack_rollback: false,
         }
     }
 
@@ -183,6 +196,22 @@ impl Config {
         parse_cidrs(&self.exclude_outbound_cidrs).map_err(|e| bad("excludeOutboundCidrs", e))?;
         if self.trust_domain.trim().is_empty() {
             return Err(bad("trustDomain", "must not be empty".into()));
+        }
+        if self
+            .pack_keys_config_map
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(bad(
+                "packKeysConfigMap",
+                "must not be empty when given".into(),
+            ));
+        }
+        if self.require_signed_pack && self.pack_keys_config_map.is_none() {
+            return Err(bad(
+                "requireSignedPack",
+                "needs packKeysConfigMap (the sidecar must know which keys to trust)".into(),
+            ));
         }
         Ok(())
     }

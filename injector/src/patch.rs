@@ -46,6 +46,9 @@ pub const PACK_VOLUME: &str = "picket-pack";
 pub const TOKEN_VOLUME: &str = "picket-token";
 pub const PACK_DIR: &str = "/etc/picket/pack";
 pub const PACK_FILE: &str = "/etc/picket/pack/pack.toml";
+/// Trusted pack public keys (config `packKeysConfigMap`), given to the sidecar as a directory.
+pub const PACK_KEYS_VOLUME: &str = "picket-pack-keys";
+pub const PACK_KEYS_DIR: &str = "/etc/picket/pack-keys";
 pub const TOKEN_DIR: &str = "/var/run/secrets/picket";
 pub const TOKEN_AUDIENCE: &str = "picket";
 pub const TOKEN_EXPIRATION_SECONDS: i64 = 3600;
@@ -289,7 +292,7 @@ fn check_names(spec: &PodSpec) -> Result<(), Denial> {
         }
     }
     for v in spec.volumes.iter().flatten() {
-        if v.name == PACK_VOLUME || v.name == TOKEN_VOLUME {
+        if v.name == PACK_VOLUME || v.name == TOKEN_VOLUME || v.name == PACK_KEYS_VOLUME {
             return Err(Denial::NameConflict {
                 kind: "volume",
                 name: v.name.clone(),
@@ -468,15 +471,7 @@ fn proxy_container(
         image: Some(config.proxy_image.clone()),
         image_pull_policy: Some(config.image_pull_policy.clone()),
         command: Some(vec!["picket".into()]),
-        args: Some(vec![
-            "proxy".into(),
-            "--mode".into(),
-            settings.mode.to_string(),
-            "--pack".into(),
-            PACK_FILE.into(),
-            "--log-format".into(),
-            "json".into(),
-        ]),
+        args: Some(proxy_args(config, &settings.mode.to_string())),
         ports: Some(vec![
             port("picket-outbound", OUTBOUND_CAPTURE_PORT),
             port("picket-inbound", INBOUND_CAPTURE_PORT),
@@ -518,6 +513,16 @@ fn proxy_container(
         ]),
         ..Default::default()
     };
+    if config.pack_keys_config_map.is_some() {
+        if let Some(mounts) = c.volume_mounts.as_mut() {
+            mounts.push(VolumeMount {
+                name: PACK_KEYS_VOLUME.into(),
+                mount_path: PACK_KEYS_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+    }
     if config.native_sidecar {
         // The kubelet starts the next init container (and then the app) once a restartable
         // init container's startup probe has succeeded.
@@ -537,7 +542,45 @@ fn proxy_container(
     Ok(c)
 }
 
+/// The sidecar's command line.
+fn proxy_args(config: &Config, mode: &str) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "proxy".into(),
+        "--mode".into(),
+        mode.into(),
+        "--pack".into(),
+        PACK_FILE.into(),
+        "--log-format".into(),
+        "json".into(),
+    ];
+    if config.pack_keys_config_map.is_some() {
+        args.extend(["--pack-pubkey".into(), PACK_KEYS_DIR.into()]);
+    }
+    if config.require_signed_pack {
+        args.push("--require-signed-pack".into());
+    }
+    if config.allow_pack_rollback {
+        args.push("--allow-pack-rollback".into());
+    }
+    args
+}
+
 fn volumes(config: &Config) -> Vec<Volume> {
+    let mut v = volumes_always(config);
+    if let Some(keys) = &config.pack_keys_config_map {
+        v.push(Volume {
+            name: PACK_KEYS_VOLUME.into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: keys.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    v
+}
+
+fn volumes_always(config: &Config) -> Vec<Volume> {
     vec![
         Volume {
             name: PACK_VOLUME.into(),

@@ -632,3 +632,56 @@ fn template_prefix_paths() {
         ["picket-init", "picket-proxy"]
     );
 }
+
+/// Pack signing from the config: the keys ConfigMap is mounted into the sidecar and given as
+/// a directory of `*.pub` files; the policy flags follow the config.
+#[test]
+fn pack_signing_settings_reach_the_sidecar() {
+    let mut cfg = config();
+    cfg.pack_keys_config_map = Some("picket-pack-keys".into());
+    cfg.require_signed_pack = true;
+    let (doc, _) = inject_with(&two_container_pod(), &BTreeMap::new(), &cfg);
+    let spec = &doc["spec"];
+    let proxy = spec["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "picket-proxy")
+        .expect("native sidecar");
+    assert_eq!(
+        arg_after(proxy, "--pack-pubkey").as_deref(),
+        Some("/etc/picket/pack-keys")
+    );
+    let a = args(proxy);
+    assert!(a.contains(&"--require-signed-pack".to_string()), "{a:?}");
+    assert!(!a.contains(&"--allow-pack-rollback".to_string()), "{a:?}");
+    let mount = proxy["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "picket-pack-keys")
+        .expect("keys mount");
+    assert_eq!(mount["mountPath"], "/etc/picket/pack-keys");
+    assert_eq!(mount["readOnly"], true);
+    let vol = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "picket-pack-keys")
+        .expect("keys volume");
+    assert_eq!(vol["configMap"]["name"], "picket-pack-keys");
+
+    // Without the keys, nothing of it appears; requiring signatures without keys is refused.
+    let (doc, _) = inject_with(&two_container_pod(), &BTreeMap::new(), &config());
+    assert!(!doc.to_string().contains("pack-keys"));
+    let mut bad = config();
+    bad.require_signed_pack = true;
+    assert!(bad.validate().is_err());
+    let parsed = Config::from_json(
+        r#"{"proxyImage": "p", "initImage": "i", "packKeysConfigMap": "k",
+            "requireSignedPack": true, "allowPackRollback": true}"#,
+        "test",
+    )
+    .expect("the chart's optional keys parse");
+    assert!(parsed.allow_pack_rollback);
+}

@@ -105,7 +105,8 @@ struct ProxyArgs {
     /// The pack's detached signature; `PACK.sig` beside the pack by default.
     #[arg(long)]
     pack_signature: Option<PathBuf>,
-    /// A public key whose pack signatures are trusted (repeatable; `picket pack keygen`).
+    /// A public key whose pack signatures are trusted (repeatable; `picket pack keygen`), or a
+    /// directory whose `*.pub` files all are (a mounted ConfigMap of keys).
     #[arg(long = "pack-pubkey")]
     pack_pubkeys: Vec<PathBuf>,
     /// Refuse a pack without a valid signature from a trusted key.
@@ -676,8 +677,27 @@ fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, 
 
 /// The policy every pack (the first and each reload) must pass.
 fn pack_policy(args: &ProxyArgs) -> Result<PackPolicy, String> {
-    let mut trusted = Vec::new();
+    // A directory stands for every `*.pub` file in it: a mounted ConfigMap of public keys.
+    let mut files = Vec::new();
     for path in &args.pack_pubkeys {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut keys: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "pub"))
+                .collect();
+            if keys.is_empty() {
+                return Err(format!("{}: no *.pub key files", path.display()));
+            }
+            keys.sort();
+            files.extend(keys);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut trusted = Vec::new();
+    for path in &files {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         trusted.push(PublicKey::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);

@@ -360,7 +360,11 @@ fn unsigned_packs_are_refused_when_signatures_are_required() {
     picket_cli(&["pack", "keygen", "--out", key.to_str().unwrap()]);
     let pack = dir.join("pack.toml");
     std::fs::write(&pack, pack_text("3.0.0", "m-one", false)).unwrap();
-    let pubkey = key.with_extension("pub");
+    // Keys are given as a directory of `*.pub` files, as a mounted ConfigMap holds them.
+    let keys_dir = dir.join("keys");
+    std::fs::create_dir_all(&keys_dir).unwrap();
+    std::fs::copy(key.with_extension("pub"), keys_dir.join("release.pub")).unwrap();
+    let pubkey = keys_dir.clone();
     let args = |pack: &Path| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_picket"));
         cmd.args([
