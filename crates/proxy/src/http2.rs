@@ -343,11 +343,7 @@ fn refuse(ctx: &StreamCtx<'_>, client: &mut ClientSide) {
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/grpc"),
                 );
-                h.insert("grpc-status", HeaderValue::from_static("7"));
-                h.insert(
-                    "grpc-message",
-                    HeaderValue::from_static("request blocked by picket"),
-                );
+                permission_denied(h);
                 if respond.send_response(response, true).is_err() {
                     respond.send_reset(BLOCK_REASON);
                 }
@@ -358,11 +354,7 @@ fn refuse(ctx: &StreamCtx<'_>, client: &mut ClientSide) {
         ClientSide::Streaming(mut send) => {
             if status {
                 let mut t = HeaderMap::new();
-                t.insert("grpc-status", HeaderValue::from_static("7"));
-                t.insert(
-                    "grpc-message",
-                    HeaderValue::from_static("request blocked by picket"),
-                );
+                permission_denied(&mut t);
                 if send.send_trailers(t).is_err() {
                     send.send_reset(BLOCK_REASON);
                 }
@@ -372,6 +364,16 @@ fn refuse(ctx: &StreamCtx<'_>, client: &mut ClientSide) {
         }
         ClientSide::Done => {}
     }
+}
+
+/// The gRPC status of a refused call (PERMISSION_DENIED), in a trailers-only response's head
+/// or in the trailers after messages already relayed.
+fn permission_denied(h: &mut HeaderMap) {
+    h.insert("grpc-status", HeaderValue::from_static("7"));
+    h.insert(
+        "grpc-message",
+        HeaderValue::from_static("request blocked by picket"),
+    );
 }
 
 /// Refuses a stream that picket could not forward (upstream gone): RST_STREAM

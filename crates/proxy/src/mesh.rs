@@ -36,7 +36,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use picket_mtls::{
     mesh_server_name, negotiated_protocol, peer_spiffe_id, AcceptedPeers, MeshProtocol, MeshTls,
@@ -48,6 +48,7 @@ use tokio::time::Instant;
 use crate::conn_io::{ClientIo, UpstreamIo};
 use crate::detect::Protocol;
 use crate::gateway::{ConnError, GatewayConfig};
+use crate::reload::FileStamp;
 
 /// What an inbound listener does with connections that are not mesh mTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,14 +149,9 @@ impl MeshFiles {
         }
     }
 
-    /// Size and modification time of each file (following symlinks, so the kubelet's
-    /// `..data` swap of a mounted Secret is a change).
-    fn stamp(&self) -> [Option<(u64, SystemTime)>; 3] {
-        [&self.cert, &self.key, &self.bundle].map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .and_then(|m| Some((m.len(), m.modified().ok()?)))
-        })
+    /// What each file is now (see [`FileStamp`]).
+    fn stamp(&self) -> [Option<FileStamp>; 3] {
+        [&self.cert, &self.key, &self.bundle].map(|p| FileStamp::of(p))
     }
 }
 

@@ -102,24 +102,29 @@ impl ReloadError {
     }
 }
 
-/// Identity of a file's current content, as cheaply as `stat` tells it.
+/// Identity of a file's current content, as cheaply as `stat` tells it (following symlinks,
+/// so a kubelet `..data` swap of a mounted ConfigMap or Secret is a change). Shared by the
+/// pack watcher and the mesh certificate watcher ([`crate::mesh::watch`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     dev: u64,
     ino: u64,
     len: u64,
     modified: Option<SystemTime>,
 }
 
-fn stamp(path: &Path) -> Option<FileStamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(FileStamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        len: m.len(),
-        modified: m.modified().ok(),
-    })
+impl FileStamp {
+    /// `None` when the file cannot be read (missing, say): its appearance is a change too.
+    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
 }
 
 /// Watches a pack file (with its signature and overlays) and reloads the store.
@@ -156,7 +161,7 @@ impl PackWatcher {
     }
 
     fn stamps(&self) -> Vec<Option<FileStamp>> {
-        self.files().iter().map(|f| stamp(f)).collect()
+        self.files().iter().map(|f| FileStamp::of(f)).collect()
     }
 
     /// Polls every `interval` and reloads on change or SIGHUP, until `shutdown`.
