@@ -8,7 +8,7 @@
 //! terminates this TLS so it can inspect the requests inside, and logs the peer identity
 //! with every block.
 //!
-//! The crate has five parts:
+//! The crate has six parts:
 //!
 //! * [`spiffe`]: [`SpiffeId`] and [`TrustDomain`], strictly parsed;
 //! * [`ca`]: the mesh CA ([`MeshCa`]), root + intermediate, saved as PEM in a Secret, issuing
@@ -18,6 +18,7 @@
 //! * [`config`] and [`verify`]: rustls configurations (TLS 1.3, ring) whose verifiers check
 //!   SPIFFE ids instead of DNS names, [`peer_spiffe_id`] after the handshake, and the ALPN
 //!   scheme of [`alpn`] (`picket/1+h2`, `picket/1+http/1.1`, `picket/1+tcp`);
+//! * [`issuance`]: the wire contract between a sidecar and the identity service;
 //! * [`reload`]: [`MeshTls`], which swaps certificates and roots at run time without
 //!   touching established connections.
 //!
@@ -63,6 +64,7 @@ pub mod cert;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod issuance;
 pub mod reload;
 pub mod spiffe;
 pub mod verify;
