@@ -9,6 +9,7 @@ pub mod conn_io;
 pub mod detect;
 pub mod gateway;
 pub mod http2;
+pub mod identity;
 pub mod mesh;
 pub mod metrics;
 pub mod packs;

@@ -109,6 +109,7 @@ pub struct Metrics {
     pub mesh_connections: Family<MeshPeerLabels, Counter>,
     pub mesh_reloads: Family<ResultLabels, Counter>,
     pub mesh_certificate_expiry: Gauge,
+    pub mesh_renewals: Family<ResultLabels, Counter>,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -224,7 +225,14 @@ impl Metrics {
             "notAfter of the mesh certificate in force (Unix time)",
             mesh_certificate_expiry.clone(),
         );
+        let mesh_renewals = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mesh_certificate_renewals",
+            "Mesh certificate requests to the identity service (the first issuance included) by result (ok, error)",
+            mesh_renewals.clone(),
+        );
         Metrics {
+            mesh_renewals,
             mesh_connections,
             mesh_reloads,
             mesh_certificate_expiry,
@@ -286,6 +294,14 @@ impl Metrics {
 
     pub fn mesh_reload(&self, result: &str) {
         self.mesh_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn mesh_renewal(&self, result: &str) {
+        self.mesh_renewals
             .get_or_create(&ResultLabels {
                 result: result.to_string(),
             })
