@@ -4,6 +4,7 @@
 //! same engine and inspectors.
 
 pub mod admin;
+pub mod authz;
 pub mod blocklog;
 pub mod conn_io;
 pub mod detect;

@@ -208,6 +208,12 @@ struct ProxyArgs {
     /// cluster.local).
     #[arg(long)]
     trust_domain: Option<String>,
+    /// Inbound authorization: `PORT=PATTERN[,PATTERN...]` (repeatable; PORT may be `*`):
+    /// only mesh peers whose SPIFFE id matches a pattern (`ns/<glob>/sa/<glob>` in the own
+    /// trust domain, or a `spiffe://...` glob) may connect to PORT; others and plaintext
+    /// clients are reset and logged (`event: "deny"`). Needs mesh certificates.
+    #[arg(long = "inbound-allow")]
+    inbound_allow: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -478,7 +484,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     if mesh.is_none() && identity.is_none() && mesh_policy.needs_certificates() {
-        eprintln!("picket proxy: --mesh-upstream and --mesh-inbound strict need mesh certificates (--mesh-cert/--mesh-key/--mesh-trust-bundle or --identity-address)");
+        eprintln!("picket proxy: --mesh-upstream, --mesh-inbound strict and --inbound-allow need mesh certificates (--mesh-cert/--mesh-key/--mesh-trust-bundle or --identity-address)");
         return ExitCode::from(2);
     }
     let mesh_id = mesh.as_ref().map(|(_, m)| m.tls.spiffe_id().to_string());
@@ -713,11 +719,14 @@ fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
 struct MeshPolicy {
     inbound: InboundPolicy,
     upstream: Option<picket_mtls::AcceptedPeers>,
+    inbound_allow: Option<Arc<picket::authz::InboundAllow>>,
 }
 
 impl MeshPolicy {
     fn needs_certificates(&self) -> bool {
-        self.inbound == InboundPolicy::Strict || self.upstream.is_some()
+        self.inbound == InboundPolicy::Strict
+            || self.upstream.is_some()
+            || self.inbound_allow.is_some()
     }
 
     fn settings(&self, tls: Arc<picket_mtls::MeshTls>) -> MeshSettings {
@@ -725,12 +734,18 @@ impl MeshPolicy {
             tls,
             inbound: self.inbound,
             upstream: self.upstream.clone(),
+            inbound_allow: self.inbound_allow.clone(),
         }
     }
 }
 
 fn mesh_policy(args: &ProxyArgs) -> Result<MeshPolicy, String> {
+    let mut allow = picket::authz::InboundAllow::default();
+    for spec in &args.inbound_allow {
+        allow.add(spec)?;
+    }
     Ok(MeshPolicy {
+        inbound_allow: (!allow.is_empty()).then(|| Arc::new(allow)),
         inbound: match args.mesh_inbound {
             MeshInboundArg::Permissive => InboundPolicy::Permissive,
             MeshInboundArg::Strict => InboundPolicy::Strict,

@@ -67,6 +67,8 @@ pub struct MeshSettings {
     /// Gateway mode: the fixed upstream is a picket peer, accepted when its identity is one
     /// of these.
     pub upstream: Option<AcceptedPeers>,
+    /// `--inbound-allow`: the peer identities each inbound port accepts ([`crate::authz`]).
+    pub inbound_allow: Option<Arc<crate::authz::InboundAllow>>,
 }
 
 /// Why the mesh material could not be loaded at start.

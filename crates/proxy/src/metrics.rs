@@ -110,6 +110,7 @@ pub struct Metrics {
     pub mesh_reloads: Family<ResultLabels, Counter>,
     pub mesh_certificate_expiry: Gauge,
     pub mesh_renewals: Family<ResultLabels, Counter>,
+    pub inbound_denied: Family<ReasonLabels, Counter>,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -231,7 +232,14 @@ impl Metrics {
             "Mesh certificate requests to the identity service (the first issuance included) by result (ok, error)",
             mesh_renewals.clone(),
         );
+        let inbound_denied = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "inbound_denied",
+            "Inbound connections refused by --inbound-allow (alerted on in monitor mode), by reason (identity_not_allowed, no_identity)",
+            inbound_denied.clone(),
+        );
         Metrics {
+            inbound_denied,
             mesh_renewals,
             mesh_connections,
             mesh_reloads,

@@ -435,3 +435,122 @@ fn rotation_under_load_fails_no_request() {
     );
     drop(s.dir);
 }
+
+const INTRUDER_ID: &str = "spiffe://cluster.local/ns/shop/sa/intruder";
+
+/// `picket proxy` asking the double at `port` with `token`, plus `extra`.
+fn picket_with(s: &Setup, upstream: SocketAddr, port: u16, token: &str, extra: &[&str]) -> Picket {
+    let address = format!("localhost:{port}");
+    let mut args = vec![
+        "--identity-address",
+        &address,
+        "--identity-ca",
+        &s.root,
+        "--identity-token",
+        token,
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    Picket::start(upstream, &args)
+}
+
+#[test]
+fn inbound_allow_list_by_identity() {
+    let s = setup("allow");
+    let intruder_token = s.dir.file("intruder.token", "token-intruder");
+    let tokens = [TOKENS[0], TOKENS[1], ("token-intruder", INTRUDER_ID)];
+    let app = backend();
+    let double = IdentityDouble::start(
+        MeshCa::from_pem(&s.ca.to_pem()).unwrap(),
+        &tokens,
+        Duration::from_secs(3600),
+        0,
+    );
+    let port = double.addr.port();
+    // Every port of the server side: only the frontend, and anything in namespace ops.
+    let server = picket_with(
+        &s,
+        app.addr,
+        port,
+        &s.server_token,
+        &["--inbound-allow", "*=ns/shop/sa/frontend,ns/ops/sa/*"],
+    );
+    let to_server = ["--mesh-upstream", "trust-domain:cluster.local"];
+    let frontend = picket_with(&s, server.addr, port, &s.client_token, &to_server);
+    let intruder = picket_with(&s, server.addr, port, &intruder_token, &to_server);
+    for p in [&server, &frontend, &intruder] {
+        wait_for("ready", Duration::from_secs(10), || ready(p.admin.unwrap()));
+    }
+    let admin = server.admin.unwrap();
+
+    // Allowed.
+    let (rc, body) = curl(&[&frontend.url("/allowed")]);
+    assert_eq!(rc, 0, "{body}");
+    assert!(body.contains("/allowed"), "{body}");
+    server.no_more_logs();
+
+    // Another service account of the same namespace: reset (before the app is connected).
+    let (rc, body) = curl(&[&intruder.url("/not-allowed")]);
+    assert!(
+        rc == CURL_RESET || rc == CURL_EMPTY_REPLY,
+        "curl exit {rc}: {body}"
+    );
+    let v = server.next_log();
+    assert_eq!(v["event"], "deny", "{v}");
+    assert_eq!(v["direction"], "inbound", "{v}");
+    assert_eq!(v["peer_identity"], INTRUDER_ID, "{v}");
+    assert_eq!(v["reason"], "identity_not_allowed", "{v}");
+    assert_eq!(v["mode"], "protect", "{v}");
+    assert_eq!(v["dst"], app.addr.to_string(), "{v}");
+    assert!(v["ts"].as_str().unwrap().ends_with('Z'), "{v}");
+
+    // Plaintext: no identity, refused.
+    let (rc, _) = curl(&[&server.url("/plaintext")]);
+    assert!(rc == CURL_RESET || rc == CURL_EMPTY_REPLY, "curl exit {rc}");
+    let v = server.next_log();
+    assert_eq!(v["event"], "deny", "{v}");
+    assert_eq!(v["reason"], "no_identity", "{v}");
+    assert!(v["peer_identity"].is_null(), "{v}");
+    assert!(v.get("peer_identity").is_some(), "{v}");
+
+    assert_eq!(
+        metric(
+            admin,
+            "picket_inbound_denied_total{reason=\"identity_not_allowed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(admin, "picket_inbound_denied_total{reason=\"no_identity\"}"),
+        1.0
+    );
+    // The allowed peer still gets through afterwards.
+    let (rc, body) = curl(&[&frontend.url("/allowed-again")]);
+    assert_eq!(rc, 0, "{body}");
+
+    // Monitor mode: the same plaintext client is let through, with an alert line.
+    let monitor = picket_with(
+        &s,
+        app.addr,
+        port,
+        &s.server_token,
+        &[
+            "--inbound-allow",
+            "*=ns/shop/sa/frontend",
+            "--mode",
+            "monitor",
+        ],
+    );
+    wait_for("ready", Duration::from_secs(10), || {
+        ready(monitor.admin.unwrap())
+    });
+    let (rc, body) = curl(&[&monitor.url("/monitored")]);
+    assert_eq!(rc, 0, "{body}");
+    assert!(body.contains("/monitored"), "{body}");
+    let v = monitor.next_log();
+    assert_eq!(v["event"], "alert", "{v}");
+    assert_eq!(v["reason"], "no_identity", "{v}");
+    assert_eq!(v["action"], "none", "{v}");
+    assert_eq!(v["mode"], "monitor", "{v}");
+}
