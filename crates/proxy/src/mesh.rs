@@ -31,6 +31,9 @@
 //! The certificate, key and trust bundle are files ([`MeshFiles`]), loaded at start (a bad
 //! one stops picket from starting) and then watched ([`watch`]): changed material is
 //! installed for new handshakes, bad material is refused and the last good one stays.
+//! Or they come from the identity service and are renewed there ([`crate::identity`]); and an
+//! inbound allow-list of peer identities per port may apply after the handshake
+//! ([`crate::authz`], [`MeshSettings::inbound_allow`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
