@@ -490,7 +490,11 @@ pub async fn obtain_first(
 ) -> Option<(MeshTls, SystemTime)> {
     let mut backoff = Backoff::default();
     loop {
-        let error = match source.fetch().await {
+        let attempt = tokio::select! {
+            r = source.fetch() => r,
+            _ = shutdown.changed() => return None,
+        };
+        let error = match attempt {
             Ok(issued) => {
                 let not_after = issued.not_after();
                 let received = issued.received;
@@ -534,7 +538,11 @@ pub async fn renew(
         }
         let mut backoff = Backoff::default();
         loop {
-            let error = match source.fetch().await {
+            let attempt = tokio::select! {
+                r = source.fetch() => r,
+                _ = shutdown.changed() => return,
+            };
+            let error = match attempt {
                 Ok(issued) => {
                     let not_after = issued.not_after();
                     let received = issued.received;
