@@ -100,31 +100,14 @@ impl std::fmt::Debug for CaPem {
     }
 }
 
-/// A certificate just issued, with the intermediate that completes its chain: a workload
-/// certificate ([`MeshCa::issue_from_csr`]), or a server certificate for DNS names
-/// ([`MeshCa::issue_server_certificate`]), which carries no SPIFFE id and comes with the key
-/// the CA generated for it.
-#[derive(Clone)]
+/// A workload certificate just issued, with the intermediate that completes its chain.
+#[derive(Debug, Clone)]
 pub struct IssuedCertificate {
-    /// The SPIFFE id of a workload certificate; `None` for a server certificate.
-    pub spiffe_id: Option<SpiffeId>,
+    pub spiffe_id: SpiffeId,
     /// Serial, validity and identity of the leaf.
     pub info: CertificateInfo,
     /// `[leaf, intermediate]`, never empty.
     chain: Vec<CertificateDer<'static>>,
-    /// PKCS#8 PEM of a key the CA generated (server certificates only).
-    key_pem: Option<String>,
-}
-
-impl std::fmt::Debug for IssuedCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCertificate")
-            .field("spiffe_id", &self.spiffe_id)
-            .field("info", &self.info)
-            .field("chain", &self.chain.len())
-            .field("key_pem", &self.key_pem.as_ref().map(|_| "[elided]"))
-            .finish()
-    }
 }
 
 impl IssuedCertificate {
@@ -136,12 +119,6 @@ impl IssuedCertificate {
     pub fn leaf(&self) -> &CertificateDer<'static> {
         // Only `issue` builds this type, always with two certificates.
         &self.chain[0]
-    }
-
-    /// The private key (PKCS#8 PEM) of a server certificate, which the CA generated; `None`
-    /// for a workload certificate, whose key never left the workload.
-    pub fn key_pem(&self) -> Option<&str> {
-        self.key_pem.as_deref()
     }
 
     /// The chain as PEM, leaf first.
@@ -390,62 +367,9 @@ impl MeshCa {
         let leaf = params.signed_by(&public_key, &self.issuer)?.der().clone();
         let info = CertificateInfo::parse(&leaf)?;
         Ok(IssuedCertificate {
-            spiffe_id: Some(id.clone()),
+            spiffe_id: id.clone(),
             chain: vec![leaf, self.intermediate.clone()],
             info,
-            key_pem: None,
-        })
-    }
-
-    /// Issues a TLS server certificate for `dns_names` (the identity service's own serving
-    /// certificate), with a new ECDSA P-256 key: valid from now (less
-    /// [`CLOCK_SKEW_ALLOWANCE`]) for `lifetime`, cut to the intermediate's expiry. It carries
-    /// DNS SANs only (no SPIFFE URI SAN, so it can never pass for a workload) and the
-    /// extended key usage `serverAuth` only. The key is in [`IssuedCertificate::key_pem`].
-    pub fn issue_server_certificate(
-        &self,
-        dns_names: &[String],
-        lifetime: Duration,
-    ) -> Result<IssuedCertificate> {
-        if dns_names.is_empty() {
-            return Err(Error::InvalidCa(
-                "a server certificate needs at least one DNS name".into(),
-            ));
-        }
-        let now = SystemTime::now();
-        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        let not_after = add(now, lifetime)?.min(self.intermediate_not_after);
-        if not_after <= not_before {
-            return Err(Error::InvalidLifetime);
-        }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::default();
-        params.not_before = offset_time(not_before)?;
-        params.not_after = offset_time(not_after)?;
-        params.serial_number = Some(random_serial()?);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "picket");
-        dn.push(DnType::CommonName, dns_names[0].as_str());
-        params.distinguished_name = dn;
-        params.subject_alt_names = dns_names
-            .iter()
-            .map(|n| {
-                rustls::pki_types::DnsName::try_from(n.as_str())
-                    .map_err(|_| Error::InvalidCa(format!("{n:?} is not a DNS name")))?;
-                Ok(SanType::DnsName(n.as_str().try_into()?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&key, &self.issuer)?.der().clone();
-        let info = CertificateInfo::parse(&leaf)?;
-        Ok(IssuedCertificate {
-            spiffe_id: None,
-            chain: vec![leaf, self.intermediate.clone()],
-            info,
-            key_pem: Some(key.serialize_pem()),
         })
     }
 }
@@ -669,57 +593,6 @@ mod tests {
             ca.issue_from_csr(&csr.csr_der, &id("a", "b"), Duration::ZERO),
             Err(Error::InvalidLifetime)
         ));
-    }
-
-    #[test]
-    fn issues_server_certificates_without_spiffe_id() {
-        let ca = ca();
-        let names = vec!["identity.picket.test".to_string(), "localhost".to_string()];
-        let issued = ca
-            .issue_server_certificate(&names, Duration::from_secs(3600))
-            .unwrap();
-        assert!(issued.spiffe_id.is_none());
-        assert!(issued.info.spiffe_id.is_none());
-        assert!(!issued.info.is_ca);
-        assert_eq!(&issued.chain()[1], ca.intermediate());
-        let leaf = parse_x509(issued.leaf()).unwrap();
-        let sans: Vec<String> = leaf
-            .subject_alternative_name()
-            .unwrap()
-            .unwrap()
-            .value
-            .general_names
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        assert_eq!(
-            sans,
-            ["DNSName(identity.picket.test)", "DNSName(localhost)"]
-        );
-        // Chains to the mesh root, and the key is the leaf's.
-        ca.trust_bundle()
-            .unwrap()
-            .verify_chain(issued.chain(), SystemTime::now())
-            .unwrap();
-        let key = KeyPair::from_pem(issued.key_pem().unwrap()).unwrap();
-        use rcgen::PublicKeyData;
-        assert_eq!(
-            leaf.public_key().raw,
-            key.subject_public_key_info().as_slice()
-        );
-        assert!(!format!("{issued:?}").contains("PRIVATE KEY"));
-        // It cannot pass for a workload.
-        assert!(crate::WorkloadIdentity::from_pem(
-            issued.chain_pem().as_bytes(),
-            issued.key_pem().unwrap().as_bytes()
-        )
-        .is_err());
-        assert!(ca
-            .issue_server_certificate(&[], Duration::from_secs(60))
-            .is_err());
-        assert!(ca
-            .issue_server_certificate(&["bad name!".into()], Duration::from_secs(60))
-            .is_err());
     }
 
     #[test]
