@@ -1,6 +1,6 @@
 //! A stand-in for the mesh identity service (picket-injector's), by the contract of
 //! `picket_mtls::issuance`: HTTPS (hyper + tokio-rustls, ring) on 127.0.0.1, serving a
-//! certificate for `localhost` issued by the mesh CA (DNS SAN, no SPIFFE id), answering
+//! certificate for `localhost` issued by the mesh CA's intermediate (DNS SAN, no SPIFFE id), answering
 //! `POST /v1/certificate` with a certificate from `MeshCa::issue_from_csr` for the identity
 //! its static bearer-token table names. It can be told to refuse (503 `unavailable`), and it
 //! counts what it issued. It runs on its own thread and runtime, stopped on drop.
@@ -22,6 +22,7 @@ use picket_mtls::issuance::{
     MAX_REQUEST_BYTES,
 };
 use picket_mtls::{MeshCa, SpiffeId};
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::ServerConfig;
 
 struct State {
@@ -49,15 +50,12 @@ impl IdentityDouble {
         lifetime: Duration,
         port: u16,
     ) -> IdentityDouble {
-        let serving = ca
-            .issue_server_certificate(&["localhost".to_string()], Duration::from_secs(3600))
-            .unwrap();
-        let key = picket_mtls::cert::key_from_pem(serving.key_pem().unwrap().as_bytes()).unwrap();
+        let (chain, key) = serving_certificate(&ca);
         let tls = ServerConfig::builder_with_provider(picket_mtls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(serving.chain().to_vec(), key)
+            .with_single_cert(chain, key)
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let state = Arc::new(State {
@@ -143,6 +141,38 @@ impl Drop for IdentityDouble {
             let _ = t.join();
         }
     }
+}
+
+/// The double's serving certificate, as the identity service's: issued by the mesh CA's
+/// intermediate for the DNS name `localhost`, `serverAuth`, no SPIFFE id. (Made with rcgen
+/// here; picket-injector's branch adds `MeshCa::issue_server_certificate` for this.)
+fn serving_certificate(
+    ca: &MeshCa,
+) -> (
+    Vec<CertificateDer<'static>>,
+    tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rcgen::{
+        CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let pem = ca.to_pem();
+    let issuer = Issuer::from_ca_cert_der(
+        ca.intermediate(),
+        KeyPair::from_pem(&pem.intermediate_key).unwrap(),
+    )
+    .unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let leaf = params.signed_by(&key, &issuer).unwrap().der().clone();
+    let key = picket_mtls::cert::key_from_pem(key.serialize_pem().as_bytes()).unwrap();
+    (vec![leaf, ca.intermediate().clone()], key)
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
