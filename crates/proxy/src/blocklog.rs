@@ -75,6 +75,34 @@ struct Line<'a> {
     namespace: Option<&'a str>,
 }
 
+/// One `--inbound-allow` refusal (or, in monitor mode, alert): a connection, not a request.
+#[derive(Debug, Serialize)]
+pub struct DenyFacts<'a> {
+    /// `deny`, or `alert` in monitor mode.
+    pub event: &'a str,
+    pub direction: &'a str,
+    pub src: String,
+    pub dst: String,
+    /// The peer's SPIFFE id; `null` for a plaintext connection.
+    pub peer_identity: Option<&'a str>,
+    /// `identity_not_allowed` or `no_identity`.
+    pub reason: &'a str,
+    /// `reset`, or `none` in monitor mode.
+    pub action: &'a str,
+    pub mode: &'a str,
+}
+
+#[derive(Serialize)]
+struct DenyLine<'a> {
+    ts: String,
+    #[serde(flatten)]
+    facts: &'a DenyFacts<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+}
+
 /// The request facts a log line needs besides the verdict.
 pub struct RequestFacts<'a> {
     pub request_id: &'a str,
@@ -134,6 +162,25 @@ impl BlockLog {
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// Queues the line for an inbound authorization refusal. Never waits.
+    pub fn deny(&self, facts: &DenyFacts<'_>) {
+        let line = DenyLine {
+            ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            facts,
+            pod: self.pod.as_deref(),
+            namespace: self.namespace.as_deref(),
+        };
+        match serde_json::to_vec(&line) {
+            Ok(mut bytes) => {
+                bytes.push(b'\n');
+                if self.tx.try_send(bytes).is_err() {
+                    self.dropped.inc();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "block log: serialising a deny line failed"),
+        }
     }
 
     /// Queues the line for a verdict with findings. Never waits.

@@ -170,6 +170,9 @@ pub(crate) struct ConnInfo {
     /// The SPIFFE id of the mesh peer: the client on an inbound mesh connection, the
     /// upstream picket on an outbound one.
     pub(crate) peer_identity: Option<Arc<str>>,
+    /// The port the client addressed (original destination port, or the listen port in
+    /// gateway mode): what `--inbound-allow` lists are keyed by.
+    pub(crate) dst_port: u16,
 }
 
 /// Why a connection ended early. Each is logged once, with the peer.
@@ -334,11 +337,16 @@ pub async fn run(
             shared.metrics.open_connections.inc();
             let result = match resolve(&client, route, &own_ports) {
                 Ok(upstream) => {
+                    let dst_port = match route {
+                        Route::OriginalDst => upstream.port(),
+                        Route::Fixed(_) => client.local_addr().map_or(0, |a| a.port()),
+                    };
                     let conn = ConnInfo {
                         peer,
                         upstream,
                         direction,
                         peer_identity: None,
+                        dst_port,
                     };
                     serve(client, conn, &shared).await
                 }
@@ -411,10 +419,20 @@ async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Resu
     let client = match mesh {
         Some(mesh) if conn.direction == Direction::inbound => {
             match crate::mesh::accept_inbound(tcp, mesh, &shared.cfg).await? {
-                Inbound::Plain(tcp) => ClientIo::Plain(tcp),
+                Inbound::Plain(tcp) => {
+                    if !crate::authz::admit(mesh, &conn, None, shared) {
+                        ClientIo::Plain(tcp).abort();
+                        return Ok(());
+                    }
+                    ClientIo::Plain(tcp)
+                }
                 Inbound::Closed => return Ok(()),
                 Inbound::Mesh { io, protocol, peer } => {
                     shared.metrics.mesh_peer(conn.direction, peer.as_str());
+                    if !crate::authz::admit(mesh, &conn, Some(&peer), shared) {
+                        io.abort();
+                        return Ok(());
+                    }
                     conn.peer_identity = Some(peer.as_str().into());
                     known = match protocol {
                         MeshProtocol::Http1 => Some(Protocol::Http1),

@@ -4,11 +4,13 @@
 //! same engine and inspectors.
 
 pub mod admin;
+pub mod authz;
 pub mod blocklog;
 pub mod conn_io;
 pub mod detect;
 pub mod gateway;
 pub mod http2;
+pub mod identity;
 pub mod mesh;
 pub mod metrics;
 pub mod packs;

@@ -182,14 +182,38 @@ struct ProxyArgs {
     #[arg(long, requires_all = ["mesh_cert", "mesh_key"])]
     mesh_trust_bundle: Option<PathBuf>,
     /// Inbound connections that are not mesh mTLS: `permissive` serves them as plaintext,
-    /// `strict` resets them.
-    #[arg(long, value_enum, default_value = "permissive", requires = "mesh_cert")]
+    /// `strict` resets them (needs mesh certificates: files or the identity service).
+    #[arg(long, value_enum, default_value = "permissive")]
     mesh_inbound: MeshInboundArg,
     /// Gateway mode: the upstream is a picket peer; originate mesh mTLS to it, accepting this
     /// SPIFFE id, or `trust-domain:TD` for any workload of trust domain TD. The listener is
-    /// then an outbound one.
-    #[arg(long, requires_all = ["mesh_cert", "upstream"])]
+    /// then an outbound one. Needs mesh certificates (files or the identity service).
+    #[arg(long, requires = "upstream")]
     mesh_upstream: Option<String>,
+    /// Mesh certificates from the identity service at HOST:PORT (env PICKET_IDENTITY_ADDRESS),
+    /// renewed at about 70 % of their lifetime; instead of --mesh-cert/--mesh-key/
+    /// --mesh-trust-bundle. /readyz stays 503 and no connection is served until the first
+    /// certificate is installed.
+    #[arg(long, conflicts_with_all = ["mesh_cert", "mesh_key", "mesh_trust_bundle"])]
+    identity_address: Option<String>,
+    /// The ServiceAccount token presented to the identity service, re-read on every request
+    /// (env PICKET_IDENTITY_TOKEN; default /var/run/secrets/picket/token).
+    #[arg(long)]
+    identity_token: Option<PathBuf>,
+    /// PEM file of the root(s) that verify the identity service's serving certificate (or env
+    /// PICKET_IDENTITY_CA with the PEM text itself, as the injector sets it).
+    #[arg(long)]
+    identity_ca: Option<PathBuf>,
+    /// The trust domain the issued identity must belong to (env PICKET_TRUST_DOMAIN; default
+    /// cluster.local).
+    #[arg(long)]
+    trust_domain: Option<String>,
+    /// Inbound authorization: `PORT=PATTERN[,PATTERN...]` (repeatable; PORT may be `*`):
+    /// only mesh peers whose SPIFFE id matches a pattern (`ns/<glob>/sa/<glob>` in the own
+    /// trust domain, or a `spiffe://...` glob) may connect to PORT; others and plaintext
+    /// clients are reset and logged (`event: "deny"`). Needs mesh certificates.
+    #[arg(long = "inbound-allow")]
+    inbound_allow: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -444,12 +468,31 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Mesh certificates from the identity service (instead of files).
+    let identity = match identity_source(&args, mesh.is_some()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mesh_policy = match mesh_policy(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if mesh.is_none() && identity.is_none() && mesh_policy.needs_certificates() {
+        eprintln!("picket proxy: --mesh-upstream, --mesh-inbound strict and --inbound-allow need mesh certificates (--mesh-cert/--mesh-key/--mesh-trust-bundle or --identity-address)");
+        return ExitCode::from(2);
+    }
     let mesh_id = mesh.as_ref().map(|(_, m)| m.tls.spiffe_id().to_string());
     let mesh_watch = mesh
         .as_ref()
         .map(|(files, m)| (files.clone(), m.tls.clone()));
     let mesh = mesh.map(|(_, m)| m);
-    let cfg = GatewayConfig {
+    let mut cfg = GatewayConfig {
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
             ModeArg::Monitor => Mode::Monitor,
@@ -570,10 +613,13 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 rx.clone(),
             ));
         }
-        // The pack is loaded and the listeners bound: ready.
-        admin_state
-            .ready
-            .store(true, std::sync::atomic::Ordering::Release);
+        // The pack is loaded and the listeners bound: ready (with the identity service, once
+        // the first certificate is installed, below).
+        if identity.is_none() {
+            admin_state
+                .ready
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let info = engine.info();
         let upstream = match args.upstream {
             Some(u) => u.to_string(),
@@ -588,8 +634,9 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             signatures = info.signatures,
             admin = %admin_bound,
             mesh_identity = mesh_id.as_deref().unwrap_or(""),
-            "picket proxy started ({})",
-            if transparent { "transparent mode" } else { "gateway mode" }
+            "picket proxy started ({}{})",
+            if transparent { "transparent mode" } else { "gateway mode" },
+            if identity.is_some() { ", waiting for the mesh certificate" } else { "" }
         );
         let readiness = admin_state.clone();
         tokio::spawn(async move {
@@ -601,6 +648,31 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 .store(false, std::sync::atomic::Ordering::Release);
             let _ = tx.send(true);
         });
+        if let Some(source) = identity {
+            // Nothing is accepted before the first certificate: the listeners are bound, so
+            // connections wait in the backlog (see picket::identity).
+            let mut stop = rx.clone();
+            let Some((tls, received)) =
+                picket::identity::obtain_first(&source, &metrics, &mut stop).await
+            else {
+                tracing::info!("shut down before the first mesh certificate");
+                return ExitCode::SUCCESS;
+            };
+            let tls = Arc::new(tls);
+            tokio::spawn(picket::identity::renew(
+                Arc::new(source),
+                tls.clone(),
+                metrics.clone(),
+                received,
+                rx.clone(),
+            ));
+            cfg.mesh = Some(mesh_policy.settings(tls));
+            if !*rx.borrow() {
+                admin_state
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         let log = BlockLog::stdout(metrics.block_log_dropped.clone());
         gateway::run(cfg, packs, log.clone(), metrics, listeners, rx).await;
         // Give the block log writer a moment to flush what is queued.
@@ -643,6 +715,49 @@ fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
     }
 }
 
+/// The mesh policy of the command line, whatever the certificates come from.
+struct MeshPolicy {
+    inbound: InboundPolicy,
+    upstream: Option<picket_mtls::AcceptedPeers>,
+    inbound_allow: Option<Arc<picket::authz::InboundAllow>>,
+}
+
+impl MeshPolicy {
+    fn needs_certificates(&self) -> bool {
+        self.inbound == InboundPolicy::Strict
+            || self.upstream.is_some()
+            || self.inbound_allow.is_some()
+    }
+
+    fn settings(&self, tls: Arc<picket_mtls::MeshTls>) -> MeshSettings {
+        MeshSettings {
+            tls,
+            inbound: self.inbound,
+            upstream: self.upstream.clone(),
+            inbound_allow: self.inbound_allow.clone(),
+        }
+    }
+}
+
+fn mesh_policy(args: &ProxyArgs) -> Result<MeshPolicy, String> {
+    let mut allow = picket::authz::InboundAllow::default();
+    for spec in &args.inbound_allow {
+        allow.add(spec)?;
+    }
+    Ok(MeshPolicy {
+        inbound_allow: (!allow.is_empty()).then(|| Arc::new(allow)),
+        inbound: match args.mesh_inbound {
+            MeshInboundArg::Permissive => InboundPolicy::Permissive,
+            MeshInboundArg::Strict => InboundPolicy::Strict,
+        },
+        upstream: args
+            .mesh_upstream
+            .as_deref()
+            .map(picket::mesh::parse_upstream_peers)
+            .transpose()?,
+    })
+}
+
 /// The mesh mTLS material and policy from the command line, loaded and checked (`None`
 /// without `--mesh-cert`).
 fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, String> {
@@ -651,28 +766,73 @@ fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, 
     else {
         return Ok(None);
     };
-    let upstream = args
-        .mesh_upstream
-        .as_deref()
-        .map(picket::mesh::parse_upstream_peers)
-        .transpose()?;
+    let policy = mesh_policy(args)?;
     let files = MeshFiles {
         cert: cert.clone(),
         key: key.clone(),
         bundle: bundle.clone(),
     };
     let tls = files.load().map_err(|e| e.to_string())?;
-    Ok(Some((
-        files,
-        MeshSettings {
-            tls: Arc::new(tls),
-            inbound: match args.mesh_inbound {
-                MeshInboundArg::Permissive => InboundPolicy::Permissive,
-                MeshInboundArg::Strict => InboundPolicy::Strict,
-            },
-            upstream,
-        },
-    )))
+    Ok(Some((files, policy.settings(Arc::new(tls)))))
+}
+
+/// A non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The identity service client, when `--identity-address` (or `PICKET_IDENTITY_ADDRESS`) is
+/// set and the mesh files are not given. An address from the environment alone, without a
+/// CA to verify the service, leaves mesh mTLS off with a warning (an injector that has no
+/// mesh CA configured); the same on the command line is an error.
+fn identity_source(
+    args: &ProxyArgs,
+    have_files: bool,
+) -> Result<Option<picket::identity::CertificateSource>, String> {
+    let (address, explicit) = match (&args.identity_address, env_var("PICKET_IDENTITY_ADDRESS")) {
+        (Some(a), _) => (a.clone(), true),
+        (None, Some(a)) => (a, false),
+        (None, None) => return Ok(None),
+    };
+    if have_files {
+        tracing::info!(identity_address = %address, "mesh certificate files given; PICKET_IDENTITY_ADDRESS ignored");
+        return Ok(None);
+    }
+    let roots_pem = match (&args.identity_ca, env_var("PICKET_IDENTITY_CA")) {
+        (Some(path), _) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        (None, Some(pem)) => pem.into_bytes(),
+        (None, None) if explicit => {
+            return Err(
+                "--identity-address needs --identity-ca FILE or PICKET_IDENTITY_CA (PEM)".into(),
+            )
+        }
+        (None, None) => {
+            tracing::warn!(identity_address = %address, "PICKET_IDENTITY_ADDRESS is set but no PICKET_IDENTITY_CA: mesh mTLS stays off");
+            return Ok(None);
+        }
+    };
+    let token = args
+        .identity_token
+        .clone()
+        .or_else(|| env_var("PICKET_IDENTITY_TOKEN").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/secrets/picket/token"));
+    let trust_domain = args
+        .trust_domain
+        .clone()
+        .or_else(|| env_var("PICKET_TRUST_DOMAIN"))
+        .unwrap_or_else(|| picket_mtls::DEFAULT_TRUST_DOMAIN.to_string());
+    let trust_domain = picket_mtls::TrustDomain::new(&trust_domain)
+        .map_err(|e| format!("--trust-domain {trust_domain}: {e}"))?;
+    picket::identity::CertificateSource::new(picket::identity::IdentitySettings {
+        address,
+        token,
+        roots_pem,
+        trust_domain,
+    })
+    .map(Some)
+    .map_err(|e| e.to_string())
 }
 
 /// The policy every pack (the first and each reload) must pass.

@@ -31,6 +31,9 @@
 //! The certificate, key and trust bundle are files ([`MeshFiles`]), loaded at start (a bad
 //! one stops picket from starting) and then watched ([`watch`]): changed material is
 //! installed for new handshakes, bad material is refused and the last good one stays.
+//! Or they come from the identity service and are renewed there ([`crate::identity`]); and an
+//! inbound allow-list of peer identities per port may apply after the handshake
+//! ([`crate::authz`], [`MeshSettings::inbound_allow`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -67,6 +70,8 @@ pub struct MeshSettings {
     /// Gateway mode: the fixed upstream is a picket peer, accepted when its identity is one
     /// of these.
     pub upstream: Option<AcceptedPeers>,
+    /// `--inbound-allow`: the peer identities each inbound port accepts ([`crate::authz`]).
+    pub inbound_allow: Option<Arc<crate::authz::InboundAllow>>,
 }
 
 /// Why the mesh material could not be loaded at start.

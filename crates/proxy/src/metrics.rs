@@ -109,6 +109,8 @@ pub struct Metrics {
     pub mesh_connections: Family<MeshPeerLabels, Counter>,
     pub mesh_reloads: Family<ResultLabels, Counter>,
     pub mesh_certificate_expiry: Gauge,
+    pub mesh_renewals: Family<ResultLabels, Counter>,
+    pub inbound_denied: Family<ReasonLabels, Counter>,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -224,7 +226,21 @@ impl Metrics {
             "notAfter of the mesh certificate in force (Unix time)",
             mesh_certificate_expiry.clone(),
         );
+        let mesh_renewals = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mesh_certificate_renewals",
+            "Mesh certificate requests to the identity service (the first issuance included) by result (ok, error)",
+            mesh_renewals.clone(),
+        );
+        let inbound_denied = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "inbound_denied",
+            "Inbound connections refused by --inbound-allow (alerted on in monitor mode), by reason (identity_not_allowed, no_identity)",
+            inbound_denied.clone(),
+        );
         Metrics {
+            inbound_denied,
+            mesh_renewals,
             mesh_connections,
             mesh_reloads,
             mesh_certificate_expiry,
@@ -286,6 +302,14 @@ impl Metrics {
 
     pub fn mesh_reload(&self, result: &str) {
         self.mesh_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn mesh_renewal(&self, result: &str) {
+        self.mesh_renewals
             .get_or_create(&ResultLabels {
                 result: result.to_string(),
             })

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod h2_backend;
+pub mod identity_double;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -40,6 +40,9 @@ class Echo(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
+        if self.close_connection:
+            # The client asked for it: say so, so it does not try to reuse the connection.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(out)
 
