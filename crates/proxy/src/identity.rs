@@ -52,8 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use picket_mtls::issuance::{
     CertificateRequest, CertificateResponse, ErrorCode, IssuanceError, CERTIFICATE_PATH,
 };
@@ -63,6 +62,7 @@ use tokio::sync::watch;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+use crate::http_client;
 use crate::metrics::Metrics;
 
 /// Connect and TLS handshake with the identity service.
@@ -137,8 +137,8 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP: {0}")]
-    Http(#[source] hyper::Error),
+    #[error(transparent)]
+    Exchange(#[from] http_client::ExchangeError),
     #[error("no complete answer within {RESPONSE_TIMEOUT:?}")]
     ResponseTimeout,
     #[error("answer body: {0}")]
@@ -357,30 +357,18 @@ impl CertificateSource {
             .header(hyper::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| FetchError::BadAnswer(format!("building the request: {e}")))?;
-        tokio::time::timeout(RESPONSE_TIMEOUT, async {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(connected))
-                .await
-                .map_err(FetchError::Http)?;
-            let driver = tokio::spawn(conn);
-            let result = async {
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(FetchError::Http)?;
-                let status = response.status().as_u16();
-                let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| FetchError::Body(e.to_string()))?
-                    .to_bytes();
-                Ok((status, bytes))
-            }
-            .await;
-            driver.abort();
-            result
-        })
+        let answer = tokio::time::timeout(
+            RESPONSE_TIMEOUT,
+            http_client::exchange(connected, request, MAX_RESPONSE_BYTES),
+        )
         .await
-        .map_err(|_| FetchError::ResponseTimeout)?
+        .map_err(|_| FetchError::ResponseTimeout)??;
+        if answer.truncated {
+            return Err(FetchError::Body(format!(
+                "longer than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        Ok((answer.status.as_u16(), answer.body))
     }
 }
 

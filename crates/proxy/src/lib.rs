@@ -10,6 +10,7 @@ pub mod conn_io;
 pub mod detect;
 pub mod gateway;
 pub mod http2;
+pub mod http_client;
 pub mod identity;
 pub mod mesh;
 pub mod metrics;

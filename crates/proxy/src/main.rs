@@ -688,31 +688,51 @@ fn proxy(args: ProxyArgs) -> ExitCode {
 
 /// `picket wait-ready`: polls `/readyz` until it answers 200 or the time is up.
 fn wait_ready(admin: SocketAddr, timeout: Duration) -> ExitCode {
-    use std::net::TcpStream;
-    let until = std::time::Instant::now() + timeout;
-    let ready = || -> bool {
-        let Ok(mut s) = TcpStream::connect_timeout(&admin, Duration::from_secs(1)) else {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("picket wait-ready: cannot start a runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ready = || async {
+        let Ok(Ok(tcp)) = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(admin),
+        )
+        .await
+        else {
             return false;
         };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: picket\r\nConnection: close\r\n\r\n")
-            .is_err()
-        {
+        let Ok(request) = hyper::Request::get("/readyz")
+            .header(hyper::header::HOST, "picket")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+        else {
             return false;
-        }
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+        };
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            picket::http_client::exchange(tcp, request, 1024),
+        )
+        .await;
+        matches!(answer, Ok(Ok(a)) if a.status == hyper::StatusCode::OK)
     };
-    loop {
-        if ready() {
-            return ExitCode::SUCCESS;
+    runtime.block_on(async {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            if ready().await {
+                return ExitCode::SUCCESS;
+            }
+            if tokio::time::Instant::now() >= until {
+                eprintln!("picket wait-ready: {admin}/readyz not ready after {timeout:?}");
+                return ExitCode::from(1);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if std::time::Instant::now() >= until {
-            eprintln!("picket wait-ready: {admin}/readyz not ready after {timeout:?}");
-            return ExitCode::from(1);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    })
 }
 
 /// The mesh policy of the command line, whatever the certificates come from.

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The environment variable the injector sets.
@@ -134,7 +133,7 @@ async fn run_inner(probe: &AppProbe) -> Result<(), String> {
         AppProbe::HttpGet(h) => h.port,
         AppProbe::TcpSocket(t) => t.port,
     };
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
+    let stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| format!("connect 127.0.0.1:{port}: {e}"))?;
     let h = match probe {
@@ -148,42 +147,35 @@ async fn run_inner(probe: &AppProbe) -> Result<(), String> {
         }
         AppProbe::HttpGet(h) => h,
     };
+    // As the kubelet does: a `Host` among the probe's headers is the Host, else `host`, else
+    // the address probed.
     let host = h
-        .host
-        .clone()
+        .http_headers
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case("host"))
+        .map(|p| p.value.clone())
+        .or_else(|| h.host.clone())
         .unwrap_or_else(|| format!("127.0.0.1:{port}"));
-    let mut req = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-probe/picket\r\nAccept: */*\r\nConnection: close\r\n",
-        h.path
-    );
-    for p in &h.http_headers {
-        req.push_str(&format!("{}: {}\r\n", p.name, p.value));
+    let mut request = hyper::Request::get(h.path.as_str())
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::USER_AGENT, "kube-probe/picket")
+        .header(hyper::header::ACCEPT, "*/*")
+        .header(hyper::header::CONNECTION, "close");
+    for p in h
+        .http_headers
+        .iter()
+        .filter(|p| !p.name.eq_ignore_ascii_case("host"))
+    {
+        request = request.header(p.name.as_str(), p.value.as_str());
     }
-    req.push_str("\r\n");
-    stream
-        .write_all(req.as_bytes())
+    let request = request
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| format!("the probe's request: {e}"))?;
+    // The status is all that matters; the kubelet reads at most 10 KiB of body too.
+    let answer = crate::http_client::exchange(stream, request, 10 << 10)
         .await
-        .map_err(|e| format!("write: {e}"))?;
-    // The status line is all that matters; read until it is complete (bounded).
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    while !buf.contains(&b'\n') && buf.len() < 4096 {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
-    let status = line
-        .split(|&b| b == b' ')
-        .nth(1)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| "no HTTP status line in the response".to_string())?;
+        .map_err(|e| e.to_string())?;
+    let status = answer.status.as_u16();
     if (200..400).contains(&status) {
         Ok(())
     } else {
