@@ -71,8 +71,8 @@ pub mod verify;
 
 pub use alpn::{negotiated_protocol, MeshProtocol};
 pub use ca::{
-    generate_key_and_csr, CaOptions, CaPem, IssuedCertificate, MeshCa, WorkloadCsr,
-    DEFAULT_WORKLOAD_LIFETIME,
+    csr_requested_names, generate_key_and_csr, CaOptions, CaPem, CsrNames, IssuedCertificate,
+    MeshCa, ServerCertificate, WorkloadCsr, DEFAULT_WORKLOAD_LIFETIME,
 };
 pub use cert::{spiffe_id_of, CertificateInfo};
 pub use config::{client_config, mesh_server_name, provider, server_config};
