@@ -121,6 +121,16 @@ fn openssl_csr(dir: &Path, name: &str, addext: Option<&str>) -> String {
 
 /// POSTs `body` to the identity service; returns (body, status).
 fn post(dir: &Path, port: u16, token: Option<&str>, body: &str) -> (String, u16) {
+    post_with(dir, port, token, body, &[])
+}
+
+fn post_with(
+    dir: &Path,
+    port: u16,
+    token: Option<&str>,
+    body: &str,
+    extra: &[&str],
+) -> (String, u16) {
     let file = dir.join("request.json");
     std::fs::write(&file, body).unwrap();
     let mut cmd = Command::new("curl");
@@ -133,6 +143,7 @@ fn post(dir: &Path, port: u16, token: Option<&str>, body: &str) -> (String, u16)
     if let Some(t) = token {
         cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
     }
+    cmd.args(extra);
     cmd.arg(format!("https://{DNS}:{port}/v1/certificate"));
     let out = run(&mut cmd);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -336,7 +347,15 @@ fn identity_service_issues_for_the_token_and_refuses_the_rest() {
     );
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_csr"));
     let big = json!({ "csr": "A".repeat(64 * 1024) }).to_string();
-    let (body, status) = post(&dir, port, Some("tok-cart"), &big);
+    // (Expect: 100-continue, so curl waits for the refusal instead of writing into a
+    // connection the server has closed.)
+    let (body, status) = post_with(
+        &dir,
+        port,
+        Some("tok-cart"),
+        &big,
+        &["-H", "Expect: 100-continue"],
+    );
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_request"));
 
     // The serving certificate: from the mesh CA, for the DNS names, no SPIFFE id.

@@ -460,6 +460,22 @@ fn error_response(e: &IssuanceError) -> Response<Full<Bytes>> {
     r
 }
 
+/// A request refused for its body (before the token is looked at): logged and counted.
+fn body_refused(
+    service: &IdentityService,
+    peer: SocketAddr,
+    message: String,
+) -> Response<Full<Bytes>> {
+    service
+        .metrics()
+        .identity_result(Err(ErrorCode::BadRequest));
+    tracing::warn!(target: "picket_injector::identity", namespace = "", serviceaccount = "", result = "refused", code = "bad_request", reason = %message, peer = %peer, "certificate refused");
+    error_response(&IssuanceError {
+        code: ErrorCode::BadRequest,
+        message,
+    })
+}
+
 async fn handle(
     req: Request<Incoming>,
     service: &IdentityService,
@@ -483,6 +499,19 @@ async fn handle(
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        // Refused before reading: a client that sent `Expect: 100-continue` sends nothing.
+        return body_refused(
+            service,
+            peer,
+            format!("the body is larger than {MAX_REQUEST_BYTES} bytes"),
+        );
+    }
     let body = match tokio::time::timeout(
         READ_TIMEOUT,
         Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect(),
@@ -491,22 +520,18 @@ async fn handle(
     {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) => {
-            let e = bad(
-                ErrorCode::BadRequest,
+            return body_refused(
+                service,
+                peer,
                 format!("cannot read the body (limit {MAX_REQUEST_BYTES} bytes): {e}"),
-            );
-            service.metrics().identity_result(Err(e.code));
-            tracing::warn!(target: "picket_injector::identity", result = "refused", code = "bad_request", reason = %e.message, peer = %peer, "certificate refused");
-            return error_response(&e);
+            )
         }
         Err(_) => {
-            let e = bad(
-                ErrorCode::BadRequest,
+            return body_refused(
+                service,
+                peer,
                 format!("the body did not arrive within {READ_TIMEOUT:?}"),
-            );
-            service.metrics().identity_result(Err(e.code));
-            tracing::warn!(target: "picket_injector::identity", result = "refused", code = "bad_request", reason = %e.message, peer = %peer, "certificate refused");
-            return error_response(&e);
+            )
         }
     };
     match service
