@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use picket_injector::identity::{
-    write_ca_dir, IdentityServer, IdentityServerOptions, StaticTokens, TokenValidator,
+    write_ca_dir, IdentityServer, IdentityServerOptions, StaticTokens, TokenReviewValidator,
+    TokenValidator,
 };
 use picket_injector::metrics::Metrics;
 use picket_injector::server::{serve, serve_health, shutdown_signal, ServeOptions};
-use picket_injector::{manifest, Config, StaticNamespaces};
+use picket_injector::{manifest, Config, KubeNamespaces, NamespaceLookup, StaticNamespaces};
 use picket_mtls::issuance::IDENTITY_PORT;
 
 #[derive(Parser)]
@@ -68,6 +69,11 @@ enum Command {
         /// Lifetime of the workload certificates the identity service issues.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         workload_cert_ttl: Duration,
+        /// Where namespace annotations come from: the API server (cached 30 s), or the
+        /// configuration's `namespaces`. Default: kubernetes in a cluster
+        /// (KUBERNETES_SERVICE_HOST set), config elsewhere.
+        #[arg(long, value_enum)]
+        namespace_source: Option<NamespaceSource>,
     },
     /// Only the mesh identity service: HTTPS POST /v1/certificate (see the README).
     Identity(IdentityArgs),
@@ -94,6 +100,14 @@ enum Command {
 enum TokenReview {
     /// TokenReview against the Kubernetes API server (in-cluster or kubeconfig).
     Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NamespaceSource {
+    /// GET /api/v1/namespaces/NAME, cached.
+    Kubernetes,
+    /// The configuration file's `namespaces`.
+    Config,
 }
 
 #[derive(Args)]
@@ -142,7 +156,7 @@ enum CaCommand {
     },
 }
 
-fn validator(
+async fn validator(
     tokens: Option<&std::path::Path>,
     review: Option<TokenReview>,
 ) -> Result<Arc<dyn TokenValidator>, String> {
@@ -151,7 +165,10 @@ fn validator(
             StaticTokens::load(path).map_err(|e| e.to_string())?,
         )),
         (None, Some(TokenReview::Kubernetes)) => {
-            Err("--token-review kubernetes is not available yet".into())
+            let client = picket_injector::kubernetes::client()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(TokenReviewValidator::new(client)))
         }
         (None, None) => Err("give --tokens FILE or --token-review kubernetes".into()),
     }
@@ -174,7 +191,7 @@ fn run_identity(args: IdentityArgs) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let validator = match validator(args.tokens.as_deref(), args.token_review) {
+        let validator = match validator(args.tokens.as_deref(), args.token_review).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
@@ -285,6 +302,7 @@ fn main() -> ExitCode {
             token_review,
             identity_tokens,
             workload_cert_ttl,
+            namespace_source,
         } => {
             init_logging();
             let mut config = match Config::load(&config) {
@@ -294,11 +312,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let lookup = Arc::new(StaticNamespaces::new(config.namespaces.clone()));
             let runtime = match runtime() {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            let namespace_source = namespace_source.unwrap_or(
+                if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+                    NamespaceSource::Kubernetes
+                } else {
+                    NamespaceSource::Config
+                },
+            );
             let options = ServeOptions {
                 listen,
                 health_listen,
@@ -308,19 +332,36 @@ fn main() -> ExitCode {
             };
             let metrics = Arc::new(Metrics::new());
             runtime.block_on(async move {
+                let lookup: Arc<dyn NamespaceLookup> = match namespace_source {
+                    NamespaceSource::Config => {
+                        Arc::new(StaticNamespaces::new(config.namespaces.clone()))
+                    }
+                    NamespaceSource::Kubernetes => match picket_injector::kubernetes::client().await
+                    {
+                        Ok(client) => {
+                            Arc::new(KubeNamespaces::new(client).with_metrics(metrics.clone()))
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "--namespace-source kubernetes: cannot start");
+                            return ExitCode::from(2);
+                        }
+                    },
+                };
+                tracing::info!(namespace_source = ?namespace_source, "namespace annotations source");
                 let identity = match mesh_ca_dir {
                     Some(dir) => {
                         if identity_dns_names.is_empty() {
                             tracing::error!("--mesh-ca-dir needs at least one --identity-dns-name");
                             return ExitCode::from(2);
                         }
-                        let v = match validator(identity_tokens.as_deref(), Some(token_review)) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot start");
-                                return ExitCode::from(2);
-                            }
-                        };
+                        let v =
+                            match validator(identity_tokens.as_deref(), Some(token_review)).await {
+                                Ok(v) => v,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "cannot start");
+                                    return ExitCode::from(2);
+                                }
+                            };
                         let options = IdentityServerOptions {
                             listen: identity_listen,
                             mesh_ca_dir: dir,
