@@ -555,3 +555,106 @@ fn serve_refuses_a_mesh_ca_of_another_trust_domain() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("trust domain"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The serving certificate as openssl s_client sees it, verified against `root`; `None` when
+/// the handshake does not verify.
+fn serving_cert_text(port: u16, root: &Path) -> Option<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} -servername {DNS} -CAfile {} -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -text",
+            root.display()
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out.status.success() && text.contains("Certificate:")).then_some(text)
+}
+
+#[test]
+fn a_changed_ca_directory_is_picked_up_and_a_broken_one_is_not() {
+    let dir = tempdir("reload");
+    let ca = ca_generate(&dir, "cluster.local");
+    let next = dir.join("next");
+    run(Command::new(BIN).args([
+        "ca",
+        "generate",
+        "--out",
+        next.to_str().unwrap(),
+        "--trust-domain",
+        "cluster.local",
+    ]));
+    std::fs::write(dir.join("tokens.json"), r#"{"t": "shop/cart"}"#).unwrap();
+    let port = free_port();
+    let log = dir.join("stderr.log");
+    let child = Command::new(BIN)
+        .arg("identity")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--mesh-ca-dir")
+        .arg(&ca)
+        .arg("--tokens")
+        .arg(dir.join("tokens.json"))
+        .args(["--dns-name", DNS, "--ca-poll", "200ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut proc = Proc { child };
+    wait_listening(&mut proc, port, &log);
+    let old_root = dir.join("old-root.crt");
+    std::fs::copy(ca.join("root.crt"), &old_root).unwrap();
+    let csr = picket_mtls::generate_key_and_csr(None).unwrap();
+    let request = json!({"csr": csr.csr_pem}).to_string();
+    let issue = || {
+        let (body, status) = post(&dir, port, Some("t"), &request);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<CertificateResponse>(&body).unwrap()
+    };
+    let verifies = |answer: &CertificateResponse, root: &Path| {
+        let chain = picket_mtls::cert::certs_from_pem(answer.certificate_chain.as_bytes()).unwrap();
+        TrustBundle::from_pem(&std::fs::read(root).unwrap())
+            .unwrap()
+            .verify_chain(&chain, SystemTime::now())
+            .is_ok()
+    };
+    assert!(verifies(&issue(), &old_root));
+
+    // A broken update (an intermediate key that is not the intermediate's): ignored.
+    std::fs::copy(next.join("intermediate.key"), ca.join("intermediate.key")).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(serving_cert_text(port, &old_root).is_some());
+    assert!(verifies(&issue(), &old_root));
+
+    // Root rotation, step 2: the new root and intermediate, the old root still trusted.
+    for f in [
+        "root.crt",
+        "root.key",
+        "intermediate.crt",
+        "intermediate.key",
+    ] {
+        std::fs::copy(next.join(f), ca.join(f)).unwrap();
+    }
+    std::fs::copy(&old_root, ca.join("extra-roots.crt")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while serving_cert_text(port, &next.join("root.crt")).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the serving certificate was never re-issued from the new CA: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // (post() trusts ca/root.crt, now the new root.)
+    let answer = issue();
+    assert!(verifies(&answer, &next.join("root.crt")));
+    assert!(!verifies(&answer, &old_root));
+    // The bundle carries both roots while the old one is being rotated out.
+    let bundle = TrustBundle::from_pem(answer.trust_bundle.as_bytes()).unwrap();
+    assert_eq!(bundle.roots().len(), 2);
+    assert!(proc.stop().success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("mesh CA not reloaded"), "{log}");
+    assert!(log.contains("mesh CA reloaded"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
