@@ -6,7 +6,7 @@
 //! [`TokenReviewValidator`] against the Kubernetes API), refuses a CSR that names any other
 //! identity, and has the mesh CA issue a certificate for
 //! `spiffe://<trust domain>/ns/<namespace>/sa/<serviceaccount>`. The wire contract is
-//! [`picket_mtls::issuance`]; see the crate README's "Identity service" section.
+//! [`picket_mtls::issuance`]; see the top-level README, "Identity service".
 //!
 //! * [`token`]: [`TokenValidator`], [`ServiceAccount`], [`StaticTokens`];
 //! * [`review`]: [`TokenReviewValidator`] (`authentication.k8s.io/v1` TokenReview);
