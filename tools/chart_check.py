@@ -41,9 +41,17 @@ CASES = {
 RECOMMENDED = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"]
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
-INJECTOR_ARGS = ["serve", "--listen", "0.0.0.0:8443", "--tls-cert", "/etc/picket/webhook-tls/tls.crt",
-                 "--tls-key", "/etc/picket/webhook-tls/tls.key", "--config",
-                 "/etc/picket/injector/config.json", "--health-listen", "0.0.0.0:8080"]
+def injector_args(inj):
+    """The injector's command line: webhook, namespaces from the API server, identity service
+    with the mesh CA Secret and the Service's DNS names, TokenReview."""
+    return ["serve", "--listen", "0.0.0.0:8443", "--tls-cert", "/etc/picket/webhook-tls/tls.crt",
+            "--tls-key", "/etc/picket/webhook-tls/tls.key", "--config",
+            "/etc/picket/injector/config.json", "--health-listen", "0.0.0.0:8080",
+            "--namespace-source", "kubernetes",
+            "--mesh-ca-dir", "/etc/picket/mesh-ca", "--identity-listen", "0.0.0.0:15012",
+            "--identity-dns-name", f"{inj}.{NS}.svc",
+            "--identity-dns-name", f"{inj}.{NS}.svc.cluster.local",
+            "--token-review", "kubernetes"]
 CONFIG_KEYS = {"proxyImage": str, "initImage": str, "imagePullPolicy": str, "packConfigMap": str,
                "mode": str, "nativeSidecar": bool, "resources": dict, "trustDomain": str,
                "identityAddress": str, "excludeInboundPorts": str, "excludeOutboundPorts": str,
@@ -121,7 +129,7 @@ def check_case(case, exp, docs, chart):
             check(sc.get("allowPrivilegeEscalation") is False, case, f"{where}: allowPrivilegeEscalation")
             check(sc.get("capabilities", {}).get("drop") == ["ALL"], case, f"{where}: capabilities drop ALL")
     (c,) = pod.get("containers", [{}])
-    check(c.get("args") == INJECTOR_ARGS, case, f"injector args {c.get('args')}")
+    check(c.get("args") == injector_args(inj), case, f"injector args {c.get('args')}")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check(ports == {"webhook": 8443, "identity": 15012, "health": 8080}, case, f"container ports {ports}")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):

@@ -88,6 +88,11 @@ pub struct Config {
     /// The sidecar accepts packs older than the one in force (`--allow-pack-rollback`).
     #[serde(default)]
     pub allow_pack_rollback: bool,
+    /// PEM trust bundle of the mesh CA, given to every sidecar as `PICKET_IDENTITY_CA` so it
+    /// can verify the identity service before its first certificate. Not read from the file:
+    /// `serve --mesh-ca-dir` sets it from the CA it serves.
+    #[serde(skip)]
+    pub identity_ca: Option<String>,
 }
 
 fn default_pull_policy() -> String {
@@ -144,6 +149,7 @@ impl Config {
             pack_keys_config_map: None,
             require_signed_pack: false,
             allow_pack_rollback: false,
+            identity_ca: None,
         }
     }
 

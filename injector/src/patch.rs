@@ -60,6 +60,10 @@ pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-co
 /// The sidecar environment variable holding the app's original probes.
 pub const APP_PROBES_ENV: &str = "PICKET_APP_PROBES";
 
+/// The sidecar's environment variable with the mesh trust bundle (PEM), set when the injector
+/// serves a mesh CA (`serve --mesh-ca-dir`).
+pub const IDENTITY_CA_ENV: &str = "PICKET_IDENTITY_CA";
+
 /// Probe rewriting.
 ///
 /// Once inbound traffic is redirected to the proxy and requires mesh mTLS, the kubelet's
@@ -461,6 +465,9 @@ fn proxy_container(
         plain_env("PICKET_TRUST_DOMAIN", config.trust_domain.clone()),
         plain_env("PICKET_IDENTITY_ADDRESS", config.identity_address.clone()),
     ];
+    if let Some(ca) = &config.identity_ca {
+        env.push(plain_env(IDENTITY_CA_ENV, ca.clone()));
+    }
     if !app_probes.is_empty() {
         let text = serde_json::to_string(app_probes)
             .map_err(|e| Denial::InvalidPod(format!("serialising probes: {e}")))?;

@@ -1,5 +1,6 @@
 //! The webhook server: HTTPS (rustls, ring provider, TLS 1.2/1.3, HTTP/1.1) `POST /mutate`
-//! on `--listen`, and plain HTTP `/healthz` and `/readyz` on `--health-listen`. The serving
+//! on `--listen`, and plain HTTP `/healthz`, `/readyz` and `/metrics` on `--health-listen`;
+//! with `--mesh-ca-dir`, the identity service beside them ([`crate::identity`]). The serving
 //! certificate is re-read when its files change ([`ReloadingCert`]). On SIGTERM or SIGINT it
 //! stops accepting connections, turns `/readyz` false and waits up to [`DRAIN`] for the
 //! requests it is answering.
@@ -26,6 +27,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::identity::IdentityServer;
+use crate::metrics::Metrics;
 use crate::namespace::NamespaceLookup;
 use crate::Config;
 
@@ -185,11 +188,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Serves until SIGTERM or SIGINT.
+/// Serves until SIGTERM or SIGINT; the identity service too when given.
 pub async fn serve(
     options: ServeOptions,
     config: Arc<Config>,
     lookup: Arc<dyn NamespaceLookup>,
+    metrics: Arc<Metrics>,
+    identity: Option<IdentityServer>,
 ) -> Result<(), ServeError> {
     let cert = Arc::new(ReloadingCert::load(&options.tls_cert, &options.tls_key)?);
     let acceptor = TlsAcceptor::from(tls_config(cert.clone())?);
@@ -211,13 +216,22 @@ pub async fn serve(
         lookup,
         in_flight: AtomicUsize::new(0),
     });
-    let health_task = tokio::spawn(serve_health(health, ready.clone()));
+    let health_task = tokio::spawn(serve_health(health, ready.clone(), metrics));
     let reload_task = tokio::spawn(watch_certificate(cert, options.tls_poll));
     let webhook_task = tokio::spawn(serve_webhook(webhook, acceptor, state.clone()));
+    let identity_task = identity.map(|i| {
+        if let Ok(addr) = i.local_addr() {
+            tracing::info!(listen = %addr, trust_domain = %i.trust_domain(), "identity service serving");
+        }
+        tokio::spawn(i.run())
+    });
     shutdown_signal().await;
     ready.store(false, Ordering::Release);
     tracing::info!("picket-injector stopping");
     webhook_task.abort();
+    if let Some(t) = identity_task {
+        t.abort();
+    }
     let deadline = tokio::time::Instant::now() + DRAIN;
     while state.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -243,7 +257,8 @@ async fn watch_certificate(cert: Arc<ReloadingCert>, every: Duration) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -350,14 +365,27 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
     }
 }
 
-async fn serve_health(listener: TcpListener, ready: Arc<AtomicBool>) {
+/// Plain HTTP `/healthz`, `/readyz` and `/metrics` until the task is aborted.
+pub async fn serve_health(listener: TcpListener, ready: Arc<AtomicBool>, metrics: Arc<Metrics>) {
     loop {
         let stream = accept(&listener).await;
         let ready = ready.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let ready = ready.clone();
+                let metrics = metrics.clone();
                 async move {
+                    if req.uri().path() == "/metrics" {
+                        let mut r = Response::new(Full::new(Bytes::from(metrics.encode())));
+                        r.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static(
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            ),
+                        );
+                        return Ok::<_, Infallible>(r);
+                    }
                     let (status, text) = match req.uri().path() {
                         "/healthz" => (StatusCode::OK, "ok\n"),
                         "/readyz" if ready.load(Ordering::Acquire) => (StatusCode::OK, "ready\n"),

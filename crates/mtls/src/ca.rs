@@ -35,9 +35,11 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
+use rustls::pki_types::{
+    CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
@@ -142,6 +144,103 @@ impl std::fmt::Debug for WorkloadCsr {
             .field("csr_pem", &self.csr_pem)
             .finish()
     }
+}
+
+/// A TLS server certificate for DNS names, issued by the mesh CA with a key generated here
+/// (see [`MeshCa::issue_server_certificate`]): the identity service's own serving
+/// certificate.
+pub struct ServerCertificate {
+    /// `[leaf, intermediate]`.
+    pub chain: Vec<CertificateDer<'static>>,
+    key: PrivatePkcs8KeyDer<'static>,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+}
+
+impl ServerCertificate {
+    /// The private key (PKCS#8 DER).
+    pub fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+
+    /// The chain as PEM, leaf first.
+    pub fn chain_pem(&self) -> String {
+        certs_to_pem(&self.chain)
+    }
+
+    /// When to re-issue: half-way through the validity period.
+    pub fn renew_at(&self) -> SystemTime {
+        let life = self
+            .not_after
+            .duration_since(self.not_before)
+            .unwrap_or_default();
+        self.not_before + life / 2
+    }
+}
+
+impl std::fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCertificate")
+            .field("chain", &self.chain.len())
+            .field("key", &"[elided]")
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+/// The names a CSR asks for (see [`csr_requested_names`]). The CA never writes them into a
+/// certificate; the identity service compares them with the identity it established, to
+/// refuse a request that asks for someone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsrNames {
+    /// URI SANs, as written.
+    pub uris: Vec<String>,
+    /// Every other SAN (DNS name, IP address, e-mail, …), as `x509-parser` prints it
+    /// (`DNSName(a.example)`).
+    pub other_sans: Vec<String>,
+    /// The subject's common names.
+    pub common_names: Vec<String>,
+}
+
+impl CsrNames {
+    /// Whether the CSR asks for nothing but `id`: every URI SAN is `id`, there is no other
+    /// SAN, and a common name, if any, that looks like a SPIFFE id is `id`.
+    pub fn only_names(&self, id: &SpiffeId) -> bool {
+        self.uris.iter().all(|u| u == id.as_str())
+            && self.other_sans.is_empty()
+            && self
+                .common_names
+                .iter()
+                .all(|cn| !cn.to_ascii_lowercase().starts_with("spiffe:") || cn == id.as_str())
+    }
+}
+
+/// Parses a CSR (PEM or DER), checks its self-signature, and returns the names it asks for.
+pub fn csr_requested_names(csr: &[u8]) -> Result<CsrNames> {
+    let der = csr_der(csr)?;
+    let req = parse_csr(&der)?;
+    let mut names = CsrNames::default();
+    for cn in req.certification_request_info.subject.iter_common_name() {
+        names.common_names.push(
+            cn.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| String::from_utf8_lossy(cn.as_slice()).into_owned()),
+        );
+    }
+    if let Some(extensions) = req.requested_extensions() {
+        for ext in extensions {
+            if let ParsedExtension::SubjectAlternativeName(san) = ext {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::URI(u) => names.uris.push((*u).to_string()),
+                        other => names.other_sans.push(other.to_string()),
+                    }
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The workload side of issuance: a new ECDSA P-256 key and a CSR signed with it.
@@ -331,6 +430,49 @@ impl MeshCa {
         self.issue(csr, id, not_before, add(not_before, lifetime)?)
     }
 
+    /// Issues a TLS server certificate for `dns_names` (at least one), valid from now (less
+    /// [`CLOCK_SKEW_ALLOWANCE`]) for `lifetime`, with a new ECDSA P-256 key. It carries DNS
+    /// SANs only, no URI SAN, and extended key usage `serverAuth` only, so it can never pass
+    /// for a workload identity and a workload certificate can never pass for it.
+    pub fn issue_server_certificate(
+        &self,
+        dns_names: &[String],
+        lifetime: Duration,
+    ) -> Result<ServerCertificate> {
+        let first = dns_names.first().ok_or(Error::NoDnsName)?;
+        let now = SystemTime::now();
+        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
+        let not_after = add(now, lifetime)?.min(self.intermediate_not_after);
+        if not_after <= not_before {
+            return Err(Error::InvalidLifetime);
+        }
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        params.not_before = offset_time(not_before)?;
+        params.not_after = offset_time(not_after)?;
+        params.serial_number = Some(random_serial()?);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "picket");
+        dn.push(DnType::CommonName, first.as_str());
+        params.distinguished_name = dn;
+        params.subject_alt_names = dns_names
+            .iter()
+            .map(|n| Ok(SanType::DnsName(n.as_str().try_into()?)))
+            .collect::<Result<Vec<_>>>()?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let leaf = params.signed_by(&key, &self.issuer)?.der().clone();
+        let info = CertificateInfo::parse(&leaf)?;
+        Ok(ServerCertificate {
+            chain: vec![leaf, self.intermediate.clone()],
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            not_before: info.not_before,
+            not_after: info.not_after,
+        })
+    }
+
     fn issue(
         &self,
         csr: &[u8],
@@ -374,11 +516,10 @@ impl MeshCa {
     }
 }
 
-/// Parses a CSR (PEM or DER), checks its self-signature and returns its public key. Nothing
-/// else of the CSR is read.
-fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
-    let der: Vec<u8> = if looks_like_pem(csr) {
-        CertificateSigningRequestDer::from_pem_slice(csr)
+/// The DER of a CSR given as PEM or DER.
+fn csr_der(csr: &[u8]) -> Result<Vec<u8>> {
+    if looks_like_pem(csr) {
+        Ok(CertificateSigningRequestDer::from_pem_slice(csr)
             .map_err(|e| match e {
                 rustls::pki_types::pem::Error::NoItemsFound => {
                     Error::MissingPem("CERTIFICATE REQUEST")
@@ -386,16 +527,28 @@ fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
                 e => Error::BadPem(e.to_string()),
             })?
             .as_ref()
-            .to_vec()
+            .to_vec())
     } else {
-        csr.to_vec()
-    };
+        Ok(csr.to_vec())
+    }
+}
+
+/// Parses a CSR's DER and checks its self-signature.
+fn parse_csr(der: &[u8]) -> Result<X509CertificationRequest<'_>> {
     let (rest, req) =
-        X509CertificationRequest::from_der(&der).map_err(|e| Error::CsrMalformed(e.to_string()))?;
+        X509CertificationRequest::from_der(der).map_err(|e| Error::CsrMalformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(Error::CsrMalformed("trailing bytes after the CSR".into()));
     }
     req.verify_signature().map_err(|_| Error::CsrBadSignature)?;
+    Ok(req)
+}
+
+/// Parses a CSR (PEM or DER), checks its self-signature and returns its public key. Nothing
+/// else of the CSR is read.
+fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    let der = csr_der(csr)?;
+    let req = parse_csr(&der)?;
     let spki = &req.certification_request_info.subject_pki;
     if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
         if rsa.key_size() < MIN_RSA_BITS {
@@ -649,6 +802,100 @@ mod tests {
         assert!(matches!(
             ca.issue_from_csr(&csr.csr_der, &foreign, DEFAULT_WORKLOAD_LIFETIME),
             Err(Error::ForeignTrustDomain { .. })
+        ));
+    }
+
+    #[test]
+    fn server_certificate_names_dns_only_and_verifies() {
+        let ca = ca();
+        let names = vec![
+            "picket-injector.picket-system.svc".to_string(),
+            "localhost".into(),
+        ];
+        let cert = ca
+            .issue_server_certificate(&names, Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(cert.chain.len(), 2);
+        assert_eq!(&cert.chain[1], ca.intermediate());
+        let leaf = parse_x509(&cert.chain[0]).unwrap();
+        let sans: Vec<String> = leaf
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            sans,
+            vec![
+                "DNSName(picket-injector.picket-system.svc)".to_string(),
+                "DNSName(localhost)".into()
+            ]
+        );
+        // Never a workload identity.
+        assert!(matches!(
+            crate::cert::spiffe_id_of(&cert.chain[0]),
+            Err(Error::NoSpiffeId)
+        ));
+        assert!(!leaf.is_ca());
+        let eku = leaf.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        // The key is the certificate's, and the chain verifies against the root.
+        rustls::sign::CertifiedKey::from_der(
+            cert.chain.clone(),
+            cert.key(),
+            &crate::config::provider(),
+        )
+        .unwrap();
+        ca.trust_bundle()
+            .unwrap()
+            .verify_chain(&cert.chain, SystemTime::now())
+            .unwrap();
+        let life = cert.not_after.duration_since(SystemTime::now()).unwrap();
+        assert!(life <= Duration::from_secs(3600) && life > Duration::from_secs(3500));
+        assert!(cert.renew_at() < cert.not_after && cert.renew_at() > cert.not_before);
+        assert!(!format!("{cert:?}").contains("PRIVATE"));
+        assert!(matches!(
+            ca.issue_server_certificate(&[], Duration::from_secs(60)),
+            Err(Error::NoDnsName)
+        ));
+    }
+
+    #[test]
+    fn csr_names_are_read_and_compared() {
+        let me = id("shop", "cart");
+        let plain = generate_key_and_csr(None).unwrap();
+        let names = csr_requested_names(plain.csr_pem.as_bytes()).unwrap();
+        assert_eq!(names, CsrNames::default());
+        assert!(names.only_names(&me));
+        let same = generate_key_and_csr(Some(&me)).unwrap();
+        let names = csr_requested_names(&same.csr_der).unwrap();
+        assert_eq!(names.uris, vec![me.to_string()]);
+        assert!(names.only_names(&me));
+        let other = generate_key_and_csr(Some(&id("kube-system", "admin"))).unwrap();
+        assert!(!csr_requested_names(&other.csr_der).unwrap().only_names(&me));
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "spiffe://cluster.local/ns/a/sa/b");
+        let csr = params.serialize_request(&key).unwrap();
+        let names = csr_requested_names(csr.der()).unwrap();
+        assert_eq!(names.other_sans, vec!["DNSName(evil.example)".to_string()]);
+        assert_eq!(
+            names.common_names,
+            vec!["spiffe://cluster.local/ns/a/sa/b".to_string()]
+        );
+        assert!(!names.only_names(&me));
+        // A bad signature is refused here too.
+        let mut bad = plain.csr_der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            csr_requested_names(&bad),
+            Err(Error::CsrBadSignature)
         ));
     }
 

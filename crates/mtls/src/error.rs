@@ -68,6 +68,9 @@ pub enum Error {
     /// A requested certificate lifetime of zero or one the clock cannot represent.
     #[error("invalid certificate lifetime")]
     InvalidLifetime,
+    /// A server certificate asked for with no DNS name.
+    #[error("a server certificate needs at least one DNS name")]
+    NoDnsName,
     /// A trust bundle with no root.
     #[error("trust bundle is empty")]
     EmptyTrustBundle,

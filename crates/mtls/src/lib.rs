@@ -13,7 +13,10 @@
 //! * [`spiffe`]: [`SpiffeId`] and [`TrustDomain`], strictly parsed;
 //! * [`ca`]: the mesh CA ([`MeshCa`]), root + intermediate, saved as PEM in a Secret, issuing
 //!   24-hour workload certificates from CSRs ([`MeshCa::issue_from_csr`]) for an identity the
-//!   caller has established; and the workload side, [`generate_key_and_csr`];
+//!   caller has established, and DNS-only server certificates for the identity service
+//!   itself ([`MeshCa::issue_server_certificate`]); what a CSR asks for
+//!   ([`csr_requested_names`], so the service can refuse one that asks for someone else);
+//!   and the workload side, [`generate_key_and_csr`];
 //! * [`identity`]: a workload's [`WorkloadIdentity`] (chain + key) and the [`TrustBundle`];
 //! * [`config`] and [`verify`]: rustls configurations (TLS 1.3, ring) whose verifiers check
 //!   SPIFFE ids instead of DNS names, [`peer_spiffe_id`] after the handshake, and the ALPN
@@ -71,8 +74,8 @@ pub mod verify;
 
 pub use alpn::{negotiated_protocol, MeshProtocol};
 pub use ca::{
-    generate_key_and_csr, CaOptions, CaPem, IssuedCertificate, MeshCa, WorkloadCsr,
-    DEFAULT_WORKLOAD_LIFETIME,
+    csr_requested_names, generate_key_and_csr, CaOptions, CaPem, CsrNames, IssuedCertificate,
+    MeshCa, ServerCertificate, WorkloadCsr, DEFAULT_WORKLOAD_LIFETIME,
 };
 pub use cert::{spiffe_id_of, CertificateInfo};
 pub use config::{client_config, mesh_server_name, provider, server_config};
