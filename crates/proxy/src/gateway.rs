@@ -83,6 +83,9 @@ pub struct GatewayConfig {
     pub block_response: BlockResponse,
     /// Mesh mTLS: inbound termination and policy, and (gateway mode) a mesh upstream.
     pub mesh: Option<MeshSettings>,
+    /// Transparent mode with mesh certificates: which original destinations are mesh peers
+    /// ([`crate::mesh_probe`]); outbound connections to them become mesh tunnels.
+    pub mesh_probe: Option<Arc<crate::mesh_probe::MeshProbe>>,
 }
 
 /// How a blocked HTTP request (HTTP/1, or an HTTP/2 stream that is not gRPC) is refused.
@@ -428,7 +431,24 @@ async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Resu
         Some((mesh, peers)) if conn.direction == Direction::outbound => {
             serve_to_mesh(client, conn, shared, mesh, peers).await
         }
-        _ => serve_plain_upstream(client, known, conn, shared).await,
+        _ => match (mesh, shared.cfg.mesh_probe.as_ref()) {
+            // Transparent mode: a destination the probe calls meshed gets a mesh tunnel; a
+            // failed handshake fails the connection (never plaintext instead) and makes the
+            // next connection probe again.
+            (Some(mesh), Some(probe))
+                if conn.direction == Direction::outbound && probe.meshed(conn.upstream).await =>
+            {
+                let ip = conn.upstream.ip();
+                let served = serve_to_mesh(client, conn, shared, mesh, probe.peers()).await;
+                if let Err(ConnError::UpstreamMesh { .. } | ConnError::UpstreamMeshPeer { .. }) =
+                    &served
+                {
+                    probe.handshake_failed(ip);
+                }
+                served
+            }
+            _ => serve_plain_upstream(client, known, conn, shared).await,
+        },
     }
 }
 

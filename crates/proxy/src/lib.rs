@@ -10,6 +10,7 @@ pub mod detect;
 pub mod gateway;
 pub mod http2;
 pub mod mesh;
+pub mod mesh_probe;
 pub mod metrics;
 pub mod packs;
 pub mod prefixed;

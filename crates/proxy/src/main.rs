@@ -190,6 +190,16 @@ struct ProxyArgs {
     /// then an outbound one.
     #[arg(long, requires_all = ["mesh_cert", "upstream"])]
     mesh_upstream: Option<String>,
+    /// Mesh mTLS: where to answer other sidecars' mesh probes (comma list); 0.0.0.0:15443 and
+    /// [::]:15443 in transparent mode, none in gateway mode unless given. Transparent mode
+    /// probes each destination's 15443 and opens mesh mTLS to those that answer.
+    #[arg(long, value_delimiter = ',', requires = "mesh_cert")]
+    mesh_listen: Vec<SocketAddr>,
+    /// The inbound ports `picket init` leaves uncaptured (the same comma list as its
+    /// --exclude-inbound-ports): announced on the mesh port, so that peers send to them in
+    /// plaintext.
+    #[arg(long, default_value = "", value_parser = init::parse_port_list)]
+    exclude_inbound_ports: init::PortList,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -483,7 +493,19 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             BlockResponseArg::Http403 => BlockResponse::Forbidden,
         },
         mesh,
+        mesh_probe: None,
     };
+    // The mesh port: in transparent mode on 15443 unless given.
+    let mesh_listen = match (&cfg.mesh, args.mesh_listen.is_empty()) {
+        (None, _) => Vec::new(),
+        (Some(_), false) => args.mesh_listen.clone(),
+        (Some(_), true) if transparent => vec![
+            SocketAddr::from(([0, 0, 0, 0], picket::mesh_probe::MESH_PORT)),
+            SocketAddr::from(([0u16; 8], picket::mesh_probe::MESH_PORT)),
+        ],
+        (Some(_), true) => Vec::new(),
+    };
+    let plain_ports: Arc<[u16]> = args.exclude_inbound_ports.0.clone().into();
     let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));
     let app_probes = match std::env::var(picket::probes::ENV) {
         Ok(json) => match picket::probes::AppProbes::parse(&json) {
@@ -509,6 +531,15 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         metrics.set_pack(engine.info());
+        let mut cfg = cfg;
+        // Transparent mode with mesh certificates: outbound mesh mTLS to the destinations that
+        // answer on their mesh port.
+        if let Some(m) = cfg.mesh.as_ref().filter(|_| transparent) {
+            cfg.mesh_probe = Some(Arc::new(picket::mesh_probe::MeshProbe::new(
+                m.tls.clone(),
+                metrics.mesh_probe.clone(),
+            )));
+        }
         let admin_state = Arc::new(AdminState {
             metrics: metrics.clone(),
             packs: packs.clone(),
@@ -554,6 +585,33 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 route,
                 direction,
             });
+        }
+        if let Some(m) = cfg.mesh.as_ref() {
+            for addr in &mesh_listen {
+                let listener = match gateway::bind(*addr) {
+                    Ok(l) => l,
+                    Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
+                        tracing::warn!(%addr, error = %e, "IPv6 not available; no mesh port there");
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("picket proxy: cannot listen on {addr} (mesh port): {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                bound.push(
+                    listener
+                        .local_addr()
+                        .map(|a| format!("{a} (mesh)"))
+                        .unwrap_or_default(),
+                );
+                tokio::spawn(picket::mesh_probe::serve_mesh_port(
+                    listener,
+                    m.tls.clone(),
+                    plain_ports.clone(),
+                    rx.clone(),
+                ));
+            }
         }
         // Watching starts before the start-up line, so a change made after it is seen.
         if let Some(source) = source {

@@ -109,6 +109,8 @@ pub struct Metrics {
     pub mesh_connections: Family<MeshPeerLabels, Counter>,
     pub mesh_reloads: Family<ResultLabels, Counter>,
     pub mesh_certificate_expiry: Gauge,
+    /// Transparent outbound mesh probes, and the probe cache's size ([`crate::mesh_probe`]).
+    pub mesh_probe: crate::mesh_probe::ProbeMetrics,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -224,7 +226,19 @@ impl Metrics {
             "notAfter of the mesh certificate in force (Unix time)",
             mesh_certificate_expiry.clone(),
         );
+        let mesh_probe = crate::mesh_probe::ProbeMetrics::default();
+        registry.register(
+            "mesh_probes",
+            "Probes of destinations' mesh port 15443 by result (meshed, plain, error)",
+            mesh_probe.probes.clone(),
+        );
+        registry.register(
+            "mesh_probe_cache_entries",
+            "Destination IPs in the mesh probe cache (answers and probes in flight)",
+            mesh_probe.entries.clone(),
+        );
         Metrics {
+            mesh_probe,
             mesh_connections,
             mesh_reloads,
             mesh_certificate_expiry,
