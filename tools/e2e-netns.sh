@@ -34,9 +34,10 @@
 # Each step asserts its outcome (HTTP status and body, curl's reset, the gRPC status, the
 # sidecar's block log line on its stdout with the peer's SPIFFE id, what the application
 # received, the sidecars' /metrics, the captures) and the script stops at the first failure
-# with a message saying what went wrong. The last step restarts the server sidecar with
-# --mesh-inbound strict: the external client's plaintext is refused, the meshed client is
-# still served.
+# with a message saying what went wrong. Then the server sidecar is restarted with
+# --mesh-inbound strict (the external client's plaintext is refused, the meshed client is
+# still served), and without mesh certificates (the client sidecar's cached "meshed" answer
+# makes one connection fail, never a plaintext retry; the next one probes again).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -715,5 +716,32 @@ expect_metric_delta server "$S_REFUSED" "$refused0" 1
 ! app_saw "$WORK/server-app8080.err" "$path" || die "the strict server's application received plaintext from the external pod"
 ok "external pod -> $SERVER4:8080 in plaintext: refused (curl exit $RC), $S_REFUSED +1, the application never saw it"
 benign "$SERVER4" ipv4-strict
+
+# --- 8. fail closed --------------------------------------------------------------------------
+step "8. a destination cached as meshed that is no longer a mesh peer (pod IP reuse): one connection fails, never downgraded; the next probes again and goes plain"
+stop_process "${PICKET_PID[client]}"
+mv "$WORK/client-picket.out" "$WORK/client-picket-monitor.out"
+start_picket client "${CLIENT_MESH[@]}"
+benign "$SERVER4" ipv4-fresh-cache
+stop_process "${PICKET_PID[server]}"
+mv "$WORK/server-picket.out" "$WORK/server-picket-strict.out"
+start_picket server
+S_UP_MTLS='picket_connection_errors_total{reason="upstream_mtls"}'
+failed0=$(metric client "$S_UP_MTLS")
+plain0=$(metric client "$(probes plain)")
+path="/e2e/fail-closed/first-$RANDOM"
+client_curl "http://$SERVER4:8080$path"
+no_answer "the first request to a former mesh peer"
+expect_metric_delta client "$S_UP_MTLS" "$failed0" 1
+! app_saw "$WORK/server-app8080.err" "$path" || die "$path reached the application: the client sidecar downgraded to plaintext"
+ok "first request after the swap: no answer (curl exit $RC), $S_UP_MTLS +1, nothing reached the application in plaintext"
+path="/e2e/fail-closed/second-$RANDOM"
+capture_start reprobed v-server
+client_curl -f "http://$SERVER4:8080$path"
+capture_stop reprobed
+expect_echo "$path"
+expect_metric_delta client "$(probes plain)" "$plain0" 1
+pcap_check reprobed clear 8080 "$path"
+ok "second request: probed again (plain +1), 200 from the application in plaintext"
 
 step "all checks passed ($(($(date +%s) - STARTED)) s)"

@@ -84,6 +84,9 @@
 //!   peer (inspected inbound there), refused by a strict one.
 //! * **Strict peers** and probe errors: see above; nothing is retried on the data path.
 //! * **Port exclusions changed** on the peer: seen at the next probe (up to 60 s).
+//! * **Destinations outside the cluster** are probed too (a SYN to `IP:15443` every 10 s per
+//!   IP): picket does not know the cluster's pod CIDRs. `picket init
+//!   --exclude-outbound-cidrs` keeps such destinations away from picket altogether.
 //!
 //! # Cost
 //!
