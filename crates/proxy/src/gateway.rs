@@ -399,7 +399,8 @@ fn resolve(client: &TcpStream, route: Route, own_ports: &[u16]) -> Result<Socket
 ///    SPIFFE id goes into the connection's facts; plaintext is served or refused by policy;
 /// 2. the upstream is connected: at once for a plain upstream ([`serve_plain_upstream`]), after
 ///    protocol detection for a mesh upstream ([`serve_to_mesh`]), whose handshake names the
-///    protocol;
+///    protocol; in transparent mode an outbound destination is a mesh upstream when its
+///    mesh-port probe says so ([`crate::mesh_probe`]);
 /// 3. [`dispatch`] hands the connection to the HTTP/1 loop ([`serve_http1`]), the HTTP/2 path
 ///    ([`crate::http2::serve`]) or an opaque [`tunnel`].
 async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Result<(), ConnError> {
