@@ -6,6 +6,11 @@
 #   benches/load.sh                 # GET keep-alive at 50 connections, POST 4 KiB, 10 s each
 #   DURATION=20 ROUNDS=3 benches/load.sh
 #
+# With `hey` installed (Debian package hey) it also runs GET at a fixed 1,000 requests/s (10
+# keep-alive workers at 100 requests/s each, RATE_DURATION seconds, default 20) against the
+# backend direct, picket and HAProxy, and prints p50/p99 and the p99 each adds over direct; and
+# it prints picket's RSS while idle, before any load.
+#
 # Needs: wrk, nginx (the backend); optional: haproxy, libnginx-mod-http-modsecurity +
 # modsecurity-crs. Debian: apt-get install wrk nginx haproxy libnginx-mod-http-modsecurity
 # modsecurity-crs. The load generator is pinned to CPU 0, proxies and backend to CPU 1 (the
@@ -151,6 +156,8 @@ for port in $BACKEND $PICKET; do
 done
 [ -n "$HAPROXY_PID" ] && ! curl -fsS -o /dev/null "http://127.0.0.1:$HAPROXY/" && HAPROXY_PID=""
 [ -n "$MODSEC_PID" ] && ! curl -fsS -o /dev/null "http://127.0.0.1:$MODSEC/" && { echo "nginx+modsecurity did not start" >&2; MODSEC_PID=""; }
+# Idle: started, one request served, no load yet.
+PICKET_IDLE_RSS=$(awk '/^VmRSS/ {print $2}' /proc/"$PICKET_PID"/status)
 
 cat >"$WORK/post.lua" <<EOF
 local f = io.open("$POST_BODY", "rb")
@@ -227,5 +234,27 @@ for kind in get post4k; do
   fi
   unset RPS
 done
+echo "picket RSS idle (after start and one request): ${PICKET_IDLE_RSS} KiB"
+
+# Fixed rate: hey's latency percentiles at 1,000 requests/s, in milliseconds.
+if command -v hey >/dev/null; then
+  RATE_DURATION=${RATE_DURATION:-20}
+  echo
+  echo "fixed rate: GET at 1,000 requests/s (hey -c 10 -q 100, keep-alive) for ${RATE_DURATION}s each, hey on CPU 0"
+  printf "%-14s %10s %10s %10s %10s\n" target "req/s" "p50 ms" "p99 ms" "+p99 ms"
+  direct_p99=""
+  for t in "${targets[@]}"; do
+    IFS=: read -r name port pid <<<"$t"
+    [ "$name" = nginx+modsec ] && continue # 0.5k requests/s at most: cannot hold the rate
+    out=$(taskset -c 0 hey -z "${RATE_DURATION}s" -c 10 -q 100 "http://127.0.0.1:$port/")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {printf "%.3f", $3*1000}' <<<"$out")
+    p99=$(awk '$1=="99%" {printf "%.3f", $3*1000}' <<<"$out")
+    [ -z "$direct_p99" ] && direct_p99=$p99
+    added=$(awk -v a="$p99" -v b="$direct_p99" 'BEGIN {printf "%.3f", a-b}')
+    printf "%-14s %10s %10s %10s %10s\n" "$name" "$rps" "$p50" "$p99" "$added"
+  done
+fi
+
 blocks=$(wc -l <"$WORK/picket-blocks.log")
 echo "picket block log lines during the run: $blocks (the load is benign: expect 0)"

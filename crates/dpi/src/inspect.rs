@@ -165,6 +165,9 @@ pub struct RequestInspection<'e> {
     body: Vec<u8>,
     body_seen: u64,
     over_limit: bool,
+    /// The body was judged early (see [`judge_held_body`](Self::judge_held_body)); what
+    /// arrives after is only counted.
+    judged: bool,
 }
 
 impl<'e> RequestInspection<'e> {
@@ -189,6 +192,7 @@ impl<'e> RequestInspection<'e> {
             body: Vec::new(),
             body_seen: 0,
             over_limit: false,
+            judged: false,
         }
     }
 
@@ -278,11 +282,48 @@ impl<'e> RequestInspection<'e> {
     /// not held.
     pub fn body_chunk(&mut self, data: &[u8]) {
         self.body_seen += data.len() as u64;
+        if self.judged {
+            return;
+        }
         let room = self.cfg.body_limit.saturating_sub(self.body.len());
         if data.len() > room {
             self.over_limit = true;
         }
         self.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// Whether the body has gone past the inspection limit and has not been judged yet.
+    pub fn over_limit(&self) -> bool {
+        self.over_limit
+    }
+
+    /// Whether the body was judged early and the rest of it is only counted.
+    pub fn judged(&self) -> bool {
+        self.judged
+    }
+
+    /// Phase 3 ahead of time, for a body past the limit that the caller will stream on rather
+    /// than hold (fail-open, or monitor mode): records the over-limit finding now (blocking
+    /// under fail-closed) and inspects the part of the body that was held. Later body bytes
+    /// are counted, not held or inspected; trailers are still inspected. Idempotent.
+    pub fn judge_held_body(&mut self) {
+        if self.judged {
+            return;
+        }
+        self.judged = true;
+        self.over_limit = false;
+        self.over_limit_now();
+        let body = std::mem::take(&mut self.body);
+        if !body.is_empty() {
+            self.inspect_body(&body);
+        }
+    }
+
+    /// The findings so far, as a verdict.
+    pub fn verdict_so_far(&self) -> Verdict {
+        Verdict {
+            hits: self.hits.clone(),
+        }
     }
 
     /// Bytes of body seen so far (held or not).

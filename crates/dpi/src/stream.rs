@@ -121,6 +121,46 @@ impl<'e> Http1Inspector<'e> {
         }
     }
 
+    /// For a proxy that streams bodies past the inspection limit instead of holding them: when
+    /// the body of the request in progress has gone past the limit, judges the request on its
+    /// head and the part of the body that was held, and returns that verdict as a snapshot
+    /// (`body_len` and `wire_len` so far). From then on [`streaming_body`](Self::streaming_body)
+    /// is true: the rest of the body is followed for framing and counted, never held, and the
+    /// request is reported once more, with its final verdict (trailers included), when it ends.
+    /// `None` when there is nothing new to judge.
+    pub fn judge_over_limit(&mut self) -> Option<InspectedRequest> {
+        let wire_len = self.wire;
+        match &mut self.state {
+            State::Length {
+                head, inspection, ..
+            }
+            | State::Chunked {
+                head, inspection, ..
+            } if inspection.over_limit() => {
+                inspection.judge_held_body();
+                Some(InspectedRequest {
+                    head: head.clone(),
+                    verdict: inspection.verdict_so_far(),
+                    body_len: inspection.body_seen(),
+                    wire_len,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the request in progress was judged by
+    /// [`judge_over_limit`](Self::judge_over_limit): every byte that arrives until it ends
+    /// belongs to its body (or trailers) and may be forwarded as it comes.
+    pub fn streaming_body(&self) -> bool {
+        match &self.state {
+            State::Length { inspection, .. } | State::Chunked { inspection, .. } => {
+                inspection.judged()
+            }
+            _ => false,
+        }
+    }
+
     /// Where the stream stands (for header and body timeouts).
     pub fn state(&self) -> StreamState {
         match self.state {

@@ -272,3 +272,97 @@ fn a_head_waiting_for_its_body_is_reported_with_its_verdict() {
     );
     assert!(inspector.awaiting_body().unwrap().head_blocked);
 }
+
+/// A proxy that streams a body past the limit: the request is judged when the limit is
+/// crossed, the rest is followed for framing without being held, the request is reported once
+/// more when it ends, and the next request on the stream is inspected as usual.
+#[test]
+fn a_body_past_the_limit_is_judged_early_then_followed() {
+    for chunked in [false, true] {
+        let cfg = InspectConfig {
+            body_limit: 1024,
+            over_limit: OverLimit::FailOpen,
+            ..InspectConfig::default()
+        };
+        let body = vec![b'a'; 100_000];
+        let head = if chunked {
+            "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+        } else {
+            format!(
+                "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+        };
+        let mut wire = head.clone().into_bytes();
+        if chunked {
+            for part in body.chunks(7000) {
+                wire.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                wire.extend_from_slice(part);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            wire.extend_from_slice(&body);
+        }
+        let first_len = wire.len();
+        wire.extend_from_slice(
+            b"GET /next HTTP/1.1\r\nHost: a\r\nUser-Agent: () { :; }; /bin/id\r\n\r\n",
+        );
+
+        let mut inspector = Http1Inspector::new(engine(), &cfg);
+        let mut out = Vec::new();
+        assert!(inspector.judge_over_limit().is_none());
+        inspector.push(&wire[..2000], &mut out);
+        assert!(out.is_empty());
+        assert!(!inspector.streaming_body());
+        let early = inspector
+            .judge_over_limit()
+            .expect("past the limit: judged now");
+        assert_eq!(
+            early.verdict.decision(),
+            Decision::Alert,
+            "chunked={chunked}"
+        );
+        assert_eq!(ids(&early), ["PKT-PROTO-BODY-LIMIT"]);
+        assert!(inspector.streaming_body());
+        assert!(inspector.judge_over_limit().is_none(), "judged once");
+        for piece in wire[2000..].chunks(4096) {
+            inspector.push(piece, &mut out);
+        }
+        assert_eq!(out.len(), 2, "chunked={chunked}");
+        assert_eq!(out[0].wire_len as usize, first_len);
+        assert_eq!(out[0].body_len as usize, body.len());
+        assert_eq!(ids(&out[0]), ["PKT-PROTO-BODY-LIMIT"], "reported once");
+        assert_eq!(out[1].verdict.decision(), Decision::Block);
+        assert!(!inspector.streaming_body());
+    }
+}
+
+/// An attack in the part of the body that is held is still found when the request is judged
+/// early; fail-closed blocks at the limit.
+#[test]
+fn judging_early_inspects_the_held_part_and_follows_the_fail_mode() {
+    for (mode, payload, want) in [
+        (
+            OverLimit::FailOpen,
+            &b"cmd=x;cat /etc/passwd&"[..],
+            Decision::Block,
+        ),
+        (OverLimit::FailClosed, &b"a=b&"[..], Decision::Block),
+        (OverLimit::FailOpen, &b"a=b&"[..], Decision::Alert),
+    ] {
+        let cfg = InspectConfig {
+            body_limit: 1024,
+            over_limit: mode,
+            ..InspectConfig::default()
+        };
+        let mut raw = b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 50000\r\n\r\n".to_vec();
+        raw.extend_from_slice(payload);
+        raw.resize(raw.len() + 3000, b'z');
+        let mut inspector = Http1Inspector::new(engine(), &cfg);
+        let mut out = Vec::new();
+        inspector.push(&raw, &mut out);
+        let early = inspector.judge_over_limit().expect("judged");
+        assert_eq!(early.verdict.decision(), want, "{mode:?}");
+    }
+}

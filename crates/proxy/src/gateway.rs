@@ -7,7 +7,10 @@
 //! included: what was inspected is what the application gets), a blocked one resets the client
 //! connection (TCP RST through `SO_LINGER` 0) and the upstream one. Responses are relayed back
 //! as a byte stream, so pipelined requests keep their order without picket parsing responses.
-//! An `Upgrade` or `CONNECT` request, once allowed, turns the connection into a tunnel.
+//! An `Upgrade` or `CONNECT` request, once allowed, turns the connection into a tunnel. A body
+//! past the inspection limit is the one thing not held whole: the request is judged when the
+//! limit is crossed and, unless that blocks it, the rest of its body streams through
+//! ([`forward_past_limit`]).
 //!
 //! Either side may be mesh mutual TLS ([`crate::mesh`]): a client connection is a
 //! [`ClientIo`], an upstream one an [`UpstreamIo`] (plain TCP or TLS), and the paths below work
@@ -16,9 +19,10 @@
 //! `http2::serve` or `tunnel`; a refusal ends in `Relay::reset` or `Relay::forbid`.
 //!
 //! Limits: the client waits at most `idle_timeout` between requests and `request_timeout` for a
-//! whole request from its first byte (the slowloris cut-off); connecting upstream takes at
-//! most `connect_timeout`; held bytes per connection are bounded by the head limit plus the
-//! body limit; at most `max_connections` are served at once.
+//! whole request from its first byte (the slowloris cut-off); a body streamed past the limit
+//! may take longer, but no more than `request_timeout` between two reads; connecting upstream
+//! takes at most `connect_timeout`; held bytes per connection are bounded by the head limit
+//! plus the body limit; at most `max_connections` are served at once.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -734,6 +738,20 @@ async fn serve_http1(
                     &inspector, &mut held, &mut up_wr, &conn, &mut early, protect,
                 )
                 .await?;
+                let past_limit = forward_past_limit(
+                    shared,
+                    &engine,
+                    &mut inspector,
+                    &mut held,
+                    &mut up_wr,
+                    &conn,
+                    &mut early,
+                )
+                .await?;
+                if let Next::Reset = past_limit {
+                    refuse(relay, client_rd, cfg).await;
+                    return Ok(());
+                }
             }
             Next::Reset => {
                 refuse(relay, client_rd, cfg).await;
@@ -1112,6 +1130,42 @@ async fn forward_head_early(
     held.drain(..n);
     *early = Some(n as u64);
     Ok(())
+}
+
+/// A body past the inspection limit is not held: when it crosses the limit, the request is
+/// judged on its head and the part of the body that was held (the over-limit finding blocks
+/// under fail-closed, alerts under fail-open). A block in `protect` mode refuses it at once;
+/// otherwise what is held goes upstream, and so does every later byte of that request as it
+/// arrives, while the inspector follows its framing so that the next request on the
+/// connection is found and inspected as usual. Memory stays at the body limit whatever the
+/// size of the upload. The request is counted and logged (alert) when it ends, like any other.
+async fn forward_past_limit(
+    shared: &Shared,
+    engine: &Engine,
+    inspector: &mut Http1Inspector<'_>,
+    held: &mut Vec<u8>,
+    up_wr: &mut WriteHalf<UpstreamIo>,
+    conn: &ConnInfo,
+    early: &mut Option<u64>,
+) -> Result<Next, ConnError> {
+    if let Some(req) = inspector.judge_over_limit() {
+        if req.verdict.decision() == Decision::Block && shared.cfg.mode == Mode::Protect {
+            count_request(shared, conn.direction, Proto::http1, Decision::Block);
+            record(shared, engine, &req, conn, Event::Block);
+            return Ok(Next::Reset);
+        }
+        tracing::debug!(peer = %conn.peer, body_seen = req.body_len, "body past the inspection limit: streaming the rest");
+    }
+    if inspector.streaming_body() && !held.is_empty() {
+        // Everything held belongs to the request in progress: requests that ended in the
+        // same read were forwarded (or refused) by `forward_judged` already.
+        send(up_wr, held)
+            .await
+            .map_err(upstream_err(conn.upstream))?;
+        *early = Some(early.unwrap_or(0) + held.len() as u64);
+        held.clear();
+    }
+    Ok(Next::Continue)
 }
 
 pub(crate) fn count_request(

@@ -29,17 +29,35 @@ fn read(path: &Path) -> Result<String, LoadError> {
     })
 }
 
-/// Parses and validates a pack file and its overlays, without compiling.
-pub fn load_pack(pack: Option<&Path>, overlays: &[impl AsRef<Path>]) -> Result<Pack, LoadError> {
-    let mut p = match pack {
-        Some(path) => Pack::parse(&read(path)?, &path.display().to_string())?,
-        None => Pack::parse(picket_signatures::engine::DEFAULT_PACK, "<builtin>")?,
-    };
+/// Parses and validates a pack and then its overlays (name, text), in order: the one way a
+/// pack is put together, for the command line and for the watcher alike.
+fn parse_with_overlays(
+    text: &str,
+    name: &str,
+    overlays: impl IntoIterator<Item = Result<(String, String), LoadError>>,
+) -> Result<Pack, LoadError> {
+    let mut p = Pack::parse(text, name)?;
     for o in overlays {
-        let o = o.as_ref();
-        p.apply_overlay(&read(o)?, &o.display().to_string())?;
+        let (oname, otext) = o?;
+        p.apply_overlay(&otext, &oname)?;
     }
     Ok(p)
+}
+
+/// Parses and validates a pack file and its overlays, without compiling.
+pub fn load_pack(pack: Option<&Path>, overlays: &[impl AsRef<Path>]) -> Result<Pack, LoadError> {
+    let overlays = overlays.iter().map(|o| {
+        let o = o.as_ref();
+        Ok((o.display().to_string(), read(o)?))
+    });
+    match pack {
+        Some(path) => parse_with_overlays(&read(path)?, &path.display().to_string(), overlays),
+        None => parse_with_overlays(
+            picket_signatures::engine::DEFAULT_PACK,
+            "<builtin>",
+            overlays,
+        ),
+    }
 }
 
 /// Loads and compiles: the engine `picket scan` and the proxy run.
@@ -107,10 +125,9 @@ impl PackSource {
         let name = self.pack.display().to_string();
         let text =
             std::str::from_utf8(&bytes.pack).map_err(|_| LoadError::NotUtf8(name.clone()))?;
-        let mut p = Pack::parse(text, &name)?;
-        for (oname, otext) in &bytes.overlays {
-            p.apply_overlay(otext, oname)?;
-        }
-        Ok(Engine::compile(p)?)
+        let overlays = bytes.overlays.iter().cloned().map(Ok);
+        Ok(Engine::compile(parse_with_overlays(
+            text, &name, overlays,
+        )?)?)
     }
 }

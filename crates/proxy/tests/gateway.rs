@@ -251,6 +251,71 @@ fn body_over_the_limit_in_both_fail_modes() {
     assert_eq!(v["event"], "alert");
 }
 
+/// An upload far past the body limit (and past what picket would hold) goes through under
+/// fail-open: the first KiB is inspected, the rest streams on, by Content-Length and chunked;
+/// the connection stays usable, and the next request on it is inspected as usual. Under
+/// fail-closed the same upload is reset when it crosses the limit.
+#[test]
+fn uploads_past_the_limit_stream_under_fail_open() {
+    let b = backend();
+    let dir = std::env::temp_dir().join(format!("picket-upload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.bin");
+    let size = 8 << 20;
+    std::fs::write(&file, vec![b'u'; size]).unwrap();
+    let data = format!("@{}", file.display());
+
+    let open = Picket::start(
+        b.addr,
+        &["--body-limit", "1024", "--over-limit", "fail-open"],
+    );
+    for chunked in [false, true] {
+        let mut args = vec!["--data-binary", &data];
+        if chunked {
+            args.extend(["-H", "Transfer-Encoding: chunked"]);
+        }
+        let url = open.url("/upload");
+        args.push(&url);
+        let (rc, out) = curl(&args);
+        assert_eq!(rc, 0, "chunked={chunked}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["body_len"], size, "chunked={chunked}");
+        let v = open.next_log();
+        assert_eq!(v["signature"]["id"], "PKT-PROTO-BODY-LIMIT");
+        assert_eq!(v["event"], "alert");
+    }
+    // The same connection carries a second request after the streamed one: it is inspected.
+    let (first, second) = (open.url("/upload"), open.url("/second"));
+    let (rc, out) = curl(&[
+        "--data-binary",
+        &data,
+        &first,
+        "--next",
+        "-A",
+        "() { :; }; /bin/id",
+        &second,
+    ]);
+    assert_eq!(rc, CURL_RESET);
+    assert!(out.contains(&format!("\"body_len\": {size}")), "{out}");
+    let v = open.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-PROTO-BODY-LIMIT");
+    let v = open.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-SHELLSHOCK-FUNC");
+    assert_eq!(v["path"], "/second");
+    drop(open);
+
+    let closed = Picket::start(
+        b.addr,
+        &["--body-limit", "1024", "--over-limit", "fail-closed"],
+    );
+    let (rc, _) = curl(&["--data-binary", &data, &closed.url("/upload")]);
+    assert!(rc == CURL_RESET || rc == 55, "curl exit {rc}");
+    let v = closed.next_log();
+    assert_eq!(v["signature"]["id"], "PKT-PROTO-BODY-LIMIT");
+    assert_eq!(v["event"], "block");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn smuggling_attempt_is_reset() {
     let b = backend();

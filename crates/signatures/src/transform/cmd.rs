@@ -20,7 +20,7 @@ pub(super) fn normalise(input: &[u8], out: &mut Vec<u8>) -> bool {
     let may_change = input.iter().any(|&b| special(b))
         || input.first() == Some(&b' ')
         || input.last() == Some(&b' ')
-        || memchr::memmem::find(input, b"  ").is_some();
+        || super::text::has_double_space(input);
     if !may_change {
         return false;
     }

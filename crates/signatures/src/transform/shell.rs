@@ -69,7 +69,7 @@ pub(super) fn may_change(input: &[u8]) -> bool {
         || input
             .chunks(64)
             .any(|c| c.iter().fold(0u8, |acc, &b| acc | special(b)) != 0)
-        || memchr::memmem::find(input, b"  ").is_some()
+        || super::text::has_double_space(input)
 }
 
 /// The input as the normaliser reads it: with `\`, quotes and `^` skipped, and a
