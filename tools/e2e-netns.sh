@@ -13,17 +13,31 @@
 # namespaces are used):
 #
 #   pk-e2e-PID-node      bridge br0 10.77.0.1/24 fd77::1/64, one veth per pod
-#   pk-e2e-PID-client    eth0 10.77.0.10 fd77::10  picket init + picket proxy (UID 2102);
+#   pk-e2e-PID-client    eth0 10.77.0.10 fd77::10  picket init + picket proxy (UID 2102) with
+#                        the mesh identity spiffe://cluster.local/ns/e2e/sa/client;
 #                        the "application" is curl and a gRPC client run as UID 65534
 #   pk-e2e-PID-server    eth0 10.77.0.20 fd77::20  picket init --exclude-inbound-ports 8081 +
-#                        picket proxy (UID 2102); the application: backend.py on 8080 and
+#                        picket proxy (UID 2102, --exclude-inbound-ports 8081) with the mesh
+#                        identity .../sa/server; the application: backend.py on 8080 and
 #                        8081 (HTTP/1.1 echo), grpc_peer.py on 50051, as UID 65534
 #   pk-e2e-PID-external  eth0 10.77.0.30 fd77::30  backend.py on 8080, no picket (un-meshed)
 #
+# The mesh certificates are made here with openssl (EC P-256 root, intermediate CA with
+# pathlen:0, one leaf per sidecar with its SPIFFE id as URI SAN) and given to the sidecars as
+# --mesh-cert/--mesh-key/--mesh-trust-bundle. The client sidecar probes each destination's
+# mesh port 15443: traffic between the client and server pods is mesh mTLS, the external
+# server is reached in plaintext. tcpdump captures on the server's and the external pod's
+# veth prove it: the request's path, a unique header value and the body are not in the
+# server capture (TLS handshake and application-data records are), and are in the external
+# one.
+#
 # Each step asserts its outcome (HTTP status and body, curl's reset, the gRPC status, the
-# sidecar's block log line on its stdout, what the application received, the sidecars'
-# /metrics) and the script stops at the first failure with a message saying what went wrong.
-# Mutual TLS between the sidecars is not part of this yet (pending in the proxy).
+# sidecar's block log line on its stdout with the peer's SPIFFE id, what the application
+# received, the sidecars' /metrics, the captures) and the script stops at the first failure
+# with a message saying what went wrong. Then the server sidecar is restarted with
+# --mesh-inbound strict (the external client's plaintext is refused, the meshed client is
+# still served), and without mesh certificates (the client sidecar's cached "meshed" answer
+# makes one connection fail, never a plaintext retry; the next one probes again).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,8 +70,8 @@ die() {
 
 # --- prerequisites --------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, iptables): sudo $0"
-for tool in ip iptables setpriv curl ss; do
-  command -v "$tool" >/dev/null || die "prerequisite missing: $tool (apt-get install iproute2 iptables util-linux curl)"
+for tool in ip iptables setpriv curl ss openssl tcpdump; do
+  command -v "$tool" >/dev/null || die "prerequisite missing: $tool (apt-get install iproute2 iptables util-linux curl openssl tcpdump)"
 done
 [ -x "$PY" ] || die "prerequisite missing: $PY"
 "$PY" -c 'import grpc' 2>/dev/null || die "prerequisite missing: grpcio for $PY (apt-get install python3-grpcio)"
@@ -239,6 +253,48 @@ for l in "server-app8080 $SERVER 8080" "server-app8081 $SERVER 8081" "server-grp
 done
 ok "listening"
 
+# --- mesh certificates ----------------------------------------------------------------------
+# As the chart's mesh-ca-job.yaml makes the CA (until picket-injector issues them), plus one
+# leaf per sidecar, readable by picket's UID only.
+TRUST_DOMAIN=cluster.local
+CLIENT_ID=spiffe://$TRUST_DOMAIN/ns/e2e/sa/client
+SERVER_ID=spiffe://$TRUST_DOMAIN/ns/e2e/sa/server
+CERTS=$WORK/certs
+step "mesh certificates (openssl): EC P-256 root, intermediate (pathlen:0), leaves $CLIENT_ID and $SERVER_ID"
+mkdir -m 755 "$CERTS"
+(
+  cd "$CERTS"
+  ca_ext() { printf 'basicConstraints=critical,CA:TRUE%s\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' "$1" "$TRUST_DOMAIN"; }
+  key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
+  serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
+  key root
+  ca_ext "" >root.ext
+  openssl req -new -key root.key -subj "/O=picket/CN=picket mesh root $TRUST_DOMAIN" -out root.csr
+  openssl x509 -req -in root.csr -signkey root.key -days 2 -sha256 -extfile root.ext -set_serial "$(serial)" -out root.crt 2>/dev/null
+  key intermediate
+  ca_ext ",pathlen:0" >intermediate.ext
+  openssl req -new -key intermediate.key -subj "/O=picket/CN=picket mesh intermediate $TRUST_DOMAIN" -out intermediate.csr
+  openssl x509 -req -in intermediate.csr -CA root.crt -CAkey root.key -days 2 -sha256 -extfile intermediate.ext -set_serial "$(serial)" -out intermediate.crt 2>/dev/null
+  for sa in client server; do
+    key "$sa"
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://%s/ns/e2e/sa/%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' "$TRUST_DOMAIN" "$sa" >"$sa.ext"
+    openssl req -new -key "$sa.key" -subj "/O=picket/CN=$sa.e2e" -out "$sa.csr"
+    openssl x509 -req -in "$sa.csr" -CA intermediate.crt -CAkey intermediate.key -days 1 -sha256 -extfile "$sa.ext" -set_serial "$(serial)" -out "$sa.crt" 2>/dev/null
+    openssl verify -CAfile root.crt -untrusted intermediate.crt "$sa.crt" >/dev/null
+    cat "$sa.crt" intermediate.crt >"$sa-chain.pem"
+    chown "$PROXY_UID:$PROXY_UID" "$sa.key"
+    chmod 600 "$sa.key"
+  done
+  chmod 644 root.crt client-chain.pem server-chain.pem
+)
+# mesh_args ROLE: the --mesh-* arguments of ROLE's sidecar.
+mesh_args() {
+  printf '%s\n' --mesh-cert "$CERTS/$1-chain.pem" --mesh-key "$CERTS/$1.key" --mesh-trust-bundle "$CERTS/root.crt"
+}
+mapfile -t CLIENT_MESH < <(mesh_args client)
+mapfile -t SERVER_MESH < <(mesh_args server)
+ok "chains verify against the root; keys owned by UID $PROXY_UID"
+
 # --- the sidecars ---------------------------------------------------------------------------
 # start_picket ROLE [PROXY ARGS]: picket proxy in transparent mode as UID 2102 in the pod,
 # block log lines (stdout) to $WORK/ROLE-picket.out, waits for /readyz.
@@ -253,17 +309,18 @@ start_picket() {
   say "$role: picket proxy --admin-listen 0.0.0.0:15090 --drain-grace 1${*:+ $*} (PID ${PICKET_PID[$role]}, UID $PROXY_UID): ready"
 }
 
-step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy"
+step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy (mesh identity sa/server)"
 in_ns "$SERVER" "$BIN" init --exclude-inbound-ports 8081 2>"$WORK/server-init.err" \
   || die "picket init in $SERVER: $(cat "$WORK/server-init.err")"
 sed 's/^/    /' "$WORK/server-init.err"
-start_picket server
+SERVER_ARGS=("${SERVER_MESH[@]}" --exclude-inbound-ports 8081)
+start_picket server "${SERVER_ARGS[@]}"
 
-step "client pod: picket init, then picket proxy (protect mode)"
+step "client pod: picket init, then picket proxy (protect mode, mesh identity sa/client)"
 in_ns "$CLIENT" "$BIN" init 2>"$WORK/client-init.err" \
   || die "picket init in $CLIENT: $(cat "$WORK/client-init.err")"
 sed 's/^/    /' "$WORK/client-init.err"
-start_picket client
+start_picket client "${CLIENT_MESH[@]}"
 
 # --- helpers for the checks -----------------------------------------------------------------
 nlines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
@@ -304,7 +361,8 @@ for w in wants:
 sig = v.get("signature") or {}
 print(f"    log ({role} sidecar): {v.get('event')} {v.get('direction')} {v.get('proto')} "
       f"{v.get('src')} -> {v.get('dst')} {v.get('method')} {v.get('path')}: {sig.get('id')} "
-      f"at {v.get('location')}, action {v.get('action')}, mode {v.get('mode')}, pod {v.get('pod')}")
+      f"at {v.get('location')}, action {v.get('action')}, mode {v.get('mode')}, pod {v.get('pod')}"
+      + (f", peer {v['peer_identity']}" if v.get("peer_identity") else ""))
 if bad:
     print("    wrong fields:", *bad, sep="\n      ")
     print("    line:", lines[0])
@@ -339,6 +397,83 @@ expect_metric_delta() {
     sleep 0.1
   done
   die "$1 sidecar: $2 went from $3 to $now, expected +$4"
+}
+
+# capture_start NAME VETH: tcpdump (as root, in the node namespace) on the node's end of a
+# pod's veth, every TCP packet to $WORK/NAME.pcap, until capture_stop NAME.
+declare -A CAPTURE=()
+capture_start() {
+  start "tcpdump-$1" "$NODE" tcpdump -i "$2" -n -U --immediate-mode -Z root -s 0 -w "$WORK/$1.pcap" tcp
+  CAPTURE[$1]=$!
+  WATCH=$! wait_for "tcpdump on $2" 10 grep -q "listening on" "$WORK/tcpdump-$1.err"
+}
+capture_stop() {
+  sleep 0.2
+  stop_process "${CAPTURE[$1]}"
+}
+
+# pcap_check NAME tls|clear PORT NEEDLE...: the TCP payloads to or from PORT in NAME.pcap.
+# tls: there are some; TLS handshake (0x16) and application-data (0x17) records are among
+# them; no NEEDLE appears anywhere in the capture. clear: every NEEDLE appears in them.
+pcap_check() {
+  "$PY" - "$WORK/$1.pcap" "$2" "$3" "${@:4}" <<'PY' || die "capture $1 ($2, port $3): see above"
+import struct, sys
+path, mode, port, needles = sys.argv[1], sys.argv[2], int(sys.argv[3]), [n.encode() for n in sys.argv[4:]]
+raw = open(path, "rb").read()
+magic = raw[:4]
+e = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+linktype = struct.unpack(e + "I", raw[20:24])[0]
+off, payloads, packets = 24, [], 0
+while off + 16 <= len(raw):
+    incl = struct.unpack(e + "I", raw[off + 8:off + 12])[0]
+    pkt = raw[off + 16:off + 16 + incl]
+    off += 16 + incl
+    packets += 1
+    if linktype == 1:
+        l3, ethertype = 14, struct.unpack(">H", pkt[12:14])[0]
+    elif linktype == 113:
+        l3, ethertype = 16, struct.unpack(">H", pkt[14:16])[0]
+    else:
+        sys.exit(f"    unexpected link type {linktype}")
+    if ethertype == 0x0800:
+        ihl, proto = (pkt[l3] & 15) * 4, pkt[l3 + 9]
+        end = l3 + struct.unpack(">H", pkt[l3 + 2:l3 + 4])[0]
+        l4 = l3 + ihl
+    elif ethertype == 0x86DD:
+        proto, l4 = pkt[l3 + 6], l3 + 40
+        end = l4 + struct.unpack(">H", pkt[l3 + 4:l3 + 6])[0]
+    else:
+        continue
+    if proto != 6:
+        continue
+    sport, dport = struct.unpack(">HH", pkt[l4:l4 + 4])
+    data = pkt[l4 + (pkt[l4 + 12] >> 4) * 4:end]
+    if port in (sport, dport) and data:
+        payloads.append(data)
+stream = b"".join(payloads)
+print(f"    capture {path.rsplit('/', 1)[-1]}: {packets} packets, {len(payloads)} with payload on port {port} ({len(stream)} bytes)")
+bad = []
+if mode == "tls":
+    if not payloads:
+        bad.append("no payload at all on that port")
+    for rtype, name in ((0x16, "handshake"), (0x17, "application data")):
+        if not any(p[0] == rtype and p[1] == 3 for p in payloads):
+            bad.append(f"no TLS {name} record (0x{rtype:02x} 0x03) starts a segment")
+    for n in needles:
+        if n in raw:
+            bad.append(f"{n.decode()!r} is in the capture in clear")
+    if not bad:
+        print(f"    TLS records 0x16/0x17 seen; not in clear: {', '.join(n.decode() for n in needles)}")
+else:
+    for n in needles:
+        if n not in stream:
+            bad.append(f"{n.decode()!r} is not in the capture")
+    if not bad:
+        print(f"    in clear: {', '.join(n.decode() for n in needles)}")
+for b in bad:
+    print(f"    {b}")
+sys.exit(1 if bad else 0)
+PY
 }
 
 # app_saw FILE PATH: the application (backend.py, log on stderr) received a request for PATH.
@@ -403,26 +538,44 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 S_OUT_ALLOW=$(series outbound http1 allow)
 S_IN_ALLOW=$(series inbound http1 allow)
 
-# --- 1. benign requests, IPv4 and IPv6 (5.) -------------------------------------------------
-# benign URL_HOST FAMILY: a benign request from the client app to server:8080 passes both
-# sidecars (client outbound, server inbound) and reaches the application.
+# --- 1. benign requests, IPv4 and IPv6 (5.), across mesh mTLS (6.) -------------------------
+S_MESH_IN=$(printf 'picket_mesh_connections_total{direction="inbound",peer="%s"}' "$CLIENT_ID")
+S_MESH_OUT=$(printf 'picket_mesh_connections_total{direction="outbound",peer="%s"}' "$SERVER_ID")
+probes() { printf 'picket_mesh_probes_total{result="%s"}' "$1"; }
+
+# benign URL_HOST FAMILY: a benign POST from the client app to server:8080 passes both
+# sidecars (client outbound, server inbound) and reaches the application; between the pods
+# it is mesh mTLS (the server sidecar counts a mesh connection from the client's SPIFFE id;
+# the capture on the server's veth has TLS records and none of the request in clear).
 benign() {
-  local host=$1 fam=$2 path="/e2e/hello-$2?q=bash+away" out0 in0
+  local host=$1 fam=$2 out0 in0 mesh_in0 mesh_out0 token
+  token=tok-$fam-$RANDOM$RANDOM
+  local path="/e2e/hello-$fam?q=bash+away&id=$token" body="greeting-body-$token"
   out0=$(metric client "$S_OUT_ALLOW")
   in0=$(metric server "$S_IN_ALLOW")
+  mesh_in0=$(metric server "$S_MESH_IN")
+  mesh_out0=$(metric client "$S_MESH_OUT")
   mark
-  client_curl -f "http://$host:8080$path"
+  capture_start "benign-$fam" v-server
+  client_curl -f -H "X-E2E-Token: hdr-$token" --data "$body" "http://$host:8080$path"
+  capture_stop "benign-$fam"
   expect_echo "$path"
   app_saw "$WORK/server-app8080.err" "$path" || die "the server application did not log $path"
   expect_metric_delta client "$S_OUT_ALLOW" "$out0" 1
   expect_metric_delta server "$S_IN_ALLOW" "$in0" 1
+  expect_metric_delta server "$S_MESH_IN" "$mesh_in0" 1
+  expect_metric_delta client "$S_MESH_OUT" "$mesh_out0" 1
   no_log client
   no_log server
-  ok "$fam: client app -> $host:8080 $path: 200 from the application, through the client sidecar (outbound allow +1) and the server sidecar (inbound allow +1)"
+  pcap_check "benign-$fam" tls 8080 "$path" "hdr-$token" "$body"
+  ok "$fam: client app -> $host:8080 POST $path: 200 from the application, through the client sidecar (outbound allow +1, mesh to $SERVER_ID) and the server sidecar (inbound allow +1, mesh from $CLIENT_ID); mTLS on the wire"
 }
-step "1. benign HTTP from the client app to the server app (IPv4, IPv6)"
+step "1. benign HTTP from the client app to the server app (IPv4, IPv6), mesh mTLS between the sidecars"
 benign "$SERVER4" ipv4
 benign "[$SERVER6]" ipv6
+[ "$(metric client "$(probes meshed)")" -ge 1 ] || die "client sidecar: no meshed probe counted"
+[ "$(metric client picket_mesh_probe_cache_entries)" -ge 2 ] || die "client sidecar: the probe cache should hold the server's two addresses"
+ok "client sidecar: $(probes meshed) $(metric client "$(probes meshed)"), picket_mesh_probe_cache_entries $(metric client picket_mesh_probe_cache_entries)"
 
 step "1. benign gRPC from the client app to the server's gRPC service"
 in0=$(metric server "$(series inbound grpc allow)")
@@ -446,10 +599,11 @@ for a in "${ATTACKS[@]}"; do
   attack "$a" "$SERVER4" 8080 protect
   [ "$RC" = "$CURL_RESET" ] || die "$a: curl exit $RC, expected $CURL_RESET (connection reset); body: $BODY"
   expect_log client event=block direction=outbound mode=protect action=reset proto=http1 \
-    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=client
+    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=client \
+    "peer_identity=$SERVER_ID"
   no_log server
   ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
-  ok "$a: reset (curl exit $RC), logged once by the client sidecar as outbound $SIG; the server never saw it"
+  ok "$a: reset (curl exit $RC), logged once by the client sidecar as outbound $SIG (peer $SERVER_ID); the server never saw it"
 done
 mark
 grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
@@ -463,24 +617,30 @@ ok "gRPC shell payload: PERMISSION_DENIED, logged by the client sidecar (outboun
 step "5. an attack over IPv6, protect mode"
 attack shellshock "[$SERVER6]" 8080 protect6
 [ "$RC" = "$CURL_RESET" ] || die "IPv6 shellshock: curl exit $RC, expected $CURL_RESET"
-expect_log client event=block direction=outbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080"
+expect_log client event=block direction=outbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080" \
+  "peer_identity=$SERVER_ID"
 no_log server
 ok "IPv6 shellshock: reset by the client sidecar (outbound)"
 
 # --- 3. the un-meshed external server -------------------------------------------------------
-step "3. the external (un-meshed) server is reached through the client sidecar"
+step "3. the external (un-meshed) server is reached through the client sidecar, in plaintext"
 out0=$(metric client "$S_OUT_ALLOW")
-path='/e2e/external?from=client'
+plain0=$(metric client "$(probes plain)")
+path="/e2e/external?from=client&id=ext-$RANDOM$RANDOM"
 mark
+capture_start external v-external
 client_curl -f "http://$EXTERNAL4:8080$path"
+capture_stop external
 expect_echo "$path"
 app_saw "$WORK/external-app8080.err" "$path" || die "the external application did not log $path"
 expect_metric_delta client "$S_OUT_ALLOW" "$out0" 1
+expect_metric_delta client "$(probes plain)" "$plain0" 1
 no_log client
-ok "client app -> $EXTERNAL4:8080: 200, counted by the client sidecar as outbound allow"
+pcap_check external clear 8080 "$path"
+ok "client app -> $EXTERNAL4:8080: 200, counted by the client sidecar as outbound allow; its mesh probe said plain; the path crossed in clear"
 attack shellshock "$EXTERNAL4" 8080 external
 [ "$RC" = "$CURL_RESET" ] || die "shellshock to the external server: curl exit $RC"
-expect_log client event=block direction=outbound "dst=$EXTERNAL4:8080"
+expect_log client event=block direction=outbound "dst=$EXTERNAL4:8080" peer_identity=
 ! app_saw "$WORK/external-app8080.err" "$APATH" || die "the attack reached the external application"
 ok "an attack to the external server is reset by the client sidecar (outbound)"
 
@@ -498,21 +658,23 @@ no_answer() {
 step "2. client sidecar restarted with --mode monitor: it alerts, the server sidecar blocks (inbound)"
 stop_process "${PICKET_PID[client]}"
 mv "$WORK/client-picket.out" "$WORK/client-picket-protect.out"
-start_picket client --mode monitor
+start_picket client "${CLIENT_MESH[@]}" --mode monitor
 for a in "${ATTACKS[@]}"; do
   attack "$a" "$SERVER4" 8080 monitor
   no_answer "$a"
-  expect_log client event=alert direction=outbound mode=monitor "signature.id=$SIG" "dst=$SERVER4:8080" "path=$APATH"
+  expect_log client event=alert direction=outbound mode=monitor "signature.id=$SIG" "dst=$SERVER4:8080" "path=$APATH" \
+    "peer_identity=$SERVER_ID"
   expect_log server event=block direction=inbound mode=protect action=reset proto=http1 \
-    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=server
+    "signature.id=$SIG" "src^=$CLIENT4:" "dst=$SERVER4:8080" "path=$APATH" pod=server \
+    "peer_identity=$CLIENT_ID"
   ! app_saw "$WORK/server-app8080.err" "$APATH" || die "$a reached the server application"
-  ok "$a: client sidecar alert (outbound), server sidecar block (inbound), curl exit $RC; the application never saw it"
+  ok "$a: client sidecar alert (outbound), server sidecar block (inbound, peer $CLIENT_ID), curl exit $RC; the application never saw it"
 done
 # A refused call, client sidecar in monitor mode: the server sidecar refuses it.
 mark
 grpc_say "$SERVER4:50051" "$GRPC_ATTACK"
 expect_log server event=block direction=inbound proto=grpc action=grpc_status location=grpc:message \
-  path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051"
+  path=/picket.test.Echo/Say "src^=$CLIENT4:" "dst=$SERVER4:50051" "peer_identity=$CLIENT_ID"
 grpc_never_saw_payload
 [ "$GRPC_STATUS" = PERMISSION_DENIED ] || die "gRPC shell payload (monitor): status $GRPC_STATUS, expected PERMISSION_DENIED"
 expect_log client event=alert direction=outbound proto=grpc location=grpc:message
@@ -522,22 +684,64 @@ step "5. an attack over IPv6, client in monitor mode"
 attack ognl "[$SERVER6]" 8080 monitor6
 no_answer "IPv6 ognl"
 expect_log client event=alert direction=outbound "dst=[$SERVER6]:8080"
-expect_log server event=block direction=inbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080"
+expect_log server event=block direction=inbound "signature.id=$SIG" "src^=[$CLIENT6]:" "dst=[$SERVER6]:8080" \
+  "peer_identity=$CLIENT_ID"
 ok "IPv6 OGNL: blocked by the server sidecar (inbound)"
 benign "[$SERVER6]" ipv6-monitor
 
 # --- 4. an excluded inbound port bypasses the server sidecar --------------------------------
-step "4. server port 8081 is excluded from capture (picket init --exclude-inbound-ports 8081)"
+step "4. server port 8081 is excluded from capture (picket init --exclude-inbound-ports 8081): plaintext, the server sidecar bypassed"
+capture_start excluded v-server
 attack shellshock "$SERVER4" 8081 excluded
+capture_stop excluded
 expect_echo "$APATH"
+pcap_check excluded clear 8081 "$APATH"
 app_saw "$WORK/server-app8081.err" "$APATH" || die "the application on 8081 did not log $APATH"
 expect_log client event=alert direction=outbound "dst=$SERVER4:8081"
 no_log server
-ok "shellshock to :8081 reached the application (200), no line from the server sidecar; the client sidecar (monitor) alerted"
+ok "shellshock to :8081 reached the application (200) in plaintext (8081 is in the server's announced plain ports), no line from the server sidecar; the client sidecar (monitor) alerted"
 
-# --- 6. mTLS --------------------------------------------------------------------------------
-step "6. mTLS between the sidecars: NOT TESTED YET"
-say "picket does not yet use mutual TLS between sidecars (picket-mtls is not wired into the"
-say "proxy); traffic between the pods above is plaintext. This part is pending."
+# --- 7. strict inbound ----------------------------------------------------------------------
+step "7. server sidecar restarted with --mesh-inbound strict: the un-meshed external client is refused, the meshed client served"
+stop_process "${PICKET_PID[server]}"
+mv "$WORK/server-picket.out" "$WORK/server-picket-permissive.out"
+start_picket server "${SERVER_ARGS[@]}" --mesh-inbound strict
+S_REFUSED='picket_connection_errors_total{reason="plaintext_refused"}'
+refused0=$(metric server "$S_REFUSED")
+path="/e2e/strict/from-external-$RANDOM"
+RC=0
+BODY=$(in_ns "$EXTERNAL" "${AS_APP[@]}" curl -q -sS -g --max-time 10 "http://$SERVER4:8080$path" 2>"$WORK/curl.err") || RC=$?
+no_answer "plaintext from the external pod to a strict server"
+expect_metric_delta server "$S_REFUSED" "$refused0" 1
+! app_saw "$WORK/server-app8080.err" "$path" || die "the strict server's application received plaintext from the external pod"
+ok "external pod -> $SERVER4:8080 in plaintext: refused (curl exit $RC), $S_REFUSED +1, the application never saw it"
+benign "$SERVER4" ipv4-strict
+
+# --- 8. fail closed --------------------------------------------------------------------------
+step "8. a destination cached as meshed that is no longer a mesh peer (pod IP reuse): one connection fails, never downgraded; the next probes again and goes plain"
+stop_process "${PICKET_PID[client]}"
+mv "$WORK/client-picket.out" "$WORK/client-picket-monitor.out"
+start_picket client "${CLIENT_MESH[@]}"
+benign "$SERVER4" ipv4-fresh-cache
+stop_process "${PICKET_PID[server]}"
+mv "$WORK/server-picket.out" "$WORK/server-picket-strict.out"
+start_picket server
+S_UP_MTLS='picket_connection_errors_total{reason="upstream_mtls"}'
+failed0=$(metric client "$S_UP_MTLS")
+plain0=$(metric client "$(probes plain)")
+path="/e2e/fail-closed/first-$RANDOM"
+client_curl "http://$SERVER4:8080$path"
+no_answer "the first request to a former mesh peer"
+expect_metric_delta client "$S_UP_MTLS" "$failed0" 1
+! app_saw "$WORK/server-app8080.err" "$path" || die "$path reached the application: the client sidecar downgraded to plaintext"
+ok "first request after the swap: no answer (curl exit $RC), $S_UP_MTLS +1, nothing reached the application in plaintext"
+path="/e2e/fail-closed/second-$RANDOM"
+capture_start reprobed v-server
+client_curl -f "http://$SERVER4:8080$path"
+capture_stop reprobed
+expect_echo "$path"
+expect_metric_delta client "$(probes plain)" "$plain0" 1
+pcap_check reprobed clear 8080 "$path"
+ok "second request: probed again (plain +1), 200 from the application in plaintext"
 
 step "all checks passed ($(($(date +%s) - STARTED)) s)"

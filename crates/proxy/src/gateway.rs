@@ -87,6 +87,9 @@ pub struct GatewayConfig {
     pub block_response: BlockResponse,
     /// Mesh mTLS: inbound termination and policy, and (gateway mode) a mesh upstream.
     pub mesh: Option<MeshSettings>,
+    /// Transparent mode with mesh certificates: which original destinations are mesh peers
+    /// ([`crate::mesh_probe`]); outbound connections to them become mesh tunnels.
+    pub mesh_probe: Option<Arc<crate::mesh_probe::MeshProbe>>,
 }
 
 /// How a blocked HTTP request (HTTP/1, or an HTTP/2 stream that is not gRPC) is refused.
@@ -408,7 +411,8 @@ fn resolve(client: &TcpStream, route: Route, own_ports: &[u16]) -> Result<Socket
 ///    SPIFFE id goes into the connection's facts; plaintext is served or refused by policy;
 /// 2. the upstream is connected: at once for a plain upstream ([`serve_plain_upstream`]), after
 ///    protocol detection for a mesh upstream ([`serve_to_mesh`]), whose handshake names the
-///    protocol;
+///    protocol; in transparent mode an outbound destination is a mesh upstream when its
+///    mesh-port probe says so ([`crate::mesh_probe`]);
 /// 3. [`dispatch`] hands the connection to the HTTP/1 loop ([`serve_http1`]), the HTTP/2 path
 ///    ([`crate::http2::serve`]) or an opaque [`tunnel`].
 async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Result<(), ConnError> {
@@ -450,7 +454,24 @@ async fn serve(tcp: TcpStream, mut conn: ConnInfo, shared: &Arc<Shared>) -> Resu
         Some((mesh, peers)) if conn.direction == Direction::outbound => {
             serve_to_mesh(client, conn, shared, mesh, peers).await
         }
-        _ => serve_plain_upstream(client, known, conn, shared).await,
+        _ => match (mesh, shared.cfg.mesh_probe.as_ref()) {
+            // Transparent mode: a destination the probe calls meshed gets a mesh tunnel; a
+            // failed handshake fails the connection (never plaintext instead) and makes the
+            // next connection probe again.
+            (Some(mesh), Some(probe))
+                if conn.direction == Direction::outbound && probe.meshed(conn.upstream).await =>
+            {
+                let ip = conn.upstream.ip();
+                let served = serve_to_mesh(client, conn, shared, mesh, probe.peers()).await;
+                if let Err(ConnError::UpstreamMesh { .. } | ConnError::UpstreamMeshPeer { .. }) =
+                    &served
+                {
+                    probe.handshake_failed(ip);
+                }
+                served
+            }
+            _ => serve_plain_upstream(client, known, conn, shared).await,
+        },
     }
 }
 

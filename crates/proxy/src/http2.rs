@@ -470,11 +470,14 @@ impl UpstreamH2 {
     async fn reconnect(&self) -> Result<UpstreamIo, ConnError> {
         let cfg = &self.shared.cfg;
         if self.mesh {
-            if let Some((mesh, peers)) = cfg
-                .mesh
-                .as_ref()
-                .and_then(|m| m.upstream.as_ref().map(|p| (m, p)))
-            {
+            // Gateway mode: the --mesh-upstream peers; transparent mode: the probe's.
+            let peers = cfg.mesh.as_ref().and_then(|m| {
+                m.upstream
+                    .as_ref()
+                    .or(cfg.mesh_probe.as_ref().map(|p| p.peers()))
+                    .map(|p| (m, p))
+            });
+            if let Some((mesh, peers)) = peers {
                 let (io, _peer) = crate::mesh::connect_upstream(
                     self.addr,
                     mesh,

@@ -13,6 +13,7 @@ pub mod http2;
 pub mod http_client;
 pub mod identity;
 pub mod mesh;
+pub mod mesh_probe;
 pub mod metrics;
 pub mod packs;
 pub mod prefixed;

@@ -214,6 +214,17 @@ struct ProxyArgs {
     /// clients are reset and logged (`event: "deny"`). Needs mesh certificates.
     #[arg(long = "inbound-allow")]
     inbound_allow: Vec<String>,
+    /// Mesh mTLS: where to answer other sidecars' mesh probes (comma list); 0.0.0.0:15443 and
+    /// [::]:15443 in transparent mode, none in gateway mode unless given. Transparent mode
+    /// probes each destination's 15443 and opens mesh mTLS to those that answer.
+    /// Needs mesh certificates (files or the identity service).
+    #[arg(long, value_delimiter = ',')]
+    mesh_listen: Vec<SocketAddr>,
+    /// The inbound ports `picket init` leaves uncaptured (the same comma list as its
+    /// --exclude-inbound-ports): announced on the mesh port, so that peers send to them in
+    /// plaintext.
+    #[arg(long, default_value = "", value_parser = init::parse_port_list)]
+    exclude_inbound_ports: init::PortList,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -492,7 +503,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         .as_ref()
         .map(|(files, m)| (files.clone(), m.tls.clone()));
     let mesh = mesh.map(|(_, m)| m);
-    let mut cfg = GatewayConfig {
+    let cfg = GatewayConfig {
         mode: match args.mode {
             ModeArg::Protect => Mode::Protect,
             ModeArg::Monitor => Mode::Monitor,
@@ -526,7 +537,25 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             BlockResponseArg::Http403 => BlockResponse::Forbidden,
         },
         mesh,
+        mesh_probe: None,
     };
+    // The mesh port: in transparent mode on 15443 unless given; with certificates from files
+    // or from the identity service.
+    let mesh_enabled = cfg.mesh.is_some() || identity.is_some();
+    if !mesh_enabled && !args.mesh_listen.is_empty() {
+        eprintln!("picket proxy: --mesh-listen needs mesh certificates (--mesh-cert/--mesh-key/--mesh-trust-bundle or --identity-address)");
+        return ExitCode::from(2);
+    }
+    let mesh_listen = match (mesh_enabled, args.mesh_listen.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, false) => args.mesh_listen.clone(),
+        (true, true) if transparent => vec![
+            SocketAddr::from(([0, 0, 0, 0], picket::mesh_probe::MESH_PORT)),
+            SocketAddr::from(([0u16; 8], picket::mesh_probe::MESH_PORT)),
+        ],
+        (true, true) => Vec::new(),
+    };
+    let plain_ports: Arc<[u16]> = args.exclude_inbound_ports.0.clone().into();
     let pack_poll = Duration::from_millis(args.pack_poll_ms.max(10));
     let app_probes = match std::env::var(picket::probes::ENV) {
         Ok(json) => match picket::probes::AppProbes::parse(&json) {
@@ -552,6 +581,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         metrics.set_pack(engine.info());
+        let mut cfg = cfg;
         let admin_state = Arc::new(AdminState {
             metrics: metrics.clone(),
             packs: packs.clone(),
@@ -598,6 +628,30 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 direction,
             });
         }
+        // The mesh port is bound now and served once the certificates are there.
+        let mut mesh_listeners = Vec::new();
+        {
+            for addr in &mesh_listen {
+                let listener = match gateway::bind(*addr) {
+                    Ok(l) => l,
+                    Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
+                        tracing::warn!(%addr, error = %e, "IPv6 not available; no mesh port there");
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("picket proxy: cannot listen on {addr} (mesh port): {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                bound.push(
+                    listener
+                        .local_addr()
+                        .map(|a| format!("{a} (mesh)"))
+                        .unwrap_or_default(),
+                );
+                mesh_listeners.push(listener);
+            }
+        }
         // Watching starts before the start-up line, so a change made after it is seen.
         if let Some(source) = source {
             let watcher = PackWatcher::new(source, packs.clone(), metrics.clone(), policy);
@@ -615,7 +669,8 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
         // The pack is loaded and the listeners bound: ready (with the identity service, once
         // the first certificate is installed, below).
-        if identity.is_none() {
+        let waits_for_identity = identity.is_some();
+        if !waits_for_identity {
             admin_state
                 .ready
                 .store(true, std::sync::atomic::Ordering::Release);
@@ -636,7 +691,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             mesh_identity = mesh_id.as_deref().unwrap_or(""),
             "picket proxy started ({}{})",
             if transparent { "transparent mode" } else { "gateway mode" },
-            if identity.is_some() { ", waiting for the mesh certificate" } else { "" }
+            if waits_for_identity { ", waiting for the mesh certificate" } else { "" }
         );
         let readiness = admin_state.clone();
         tokio::spawn(async move {
@@ -667,11 +722,29 @@ fn proxy(args: ProxyArgs) -> ExitCode {
                 rx.clone(),
             ));
             cfg.mesh = Some(mesh_policy.settings(tls));
-            if !*rx.borrow() {
-                admin_state
-                    .ready
-                    .store(true, std::sync::atomic::Ordering::Release);
+        }
+        if let Some(m) = cfg.mesh.as_ref() {
+            // Transparent mode: outbound mesh mTLS to the destinations that answer on their
+            // mesh port; and this sidecar answers on its own.
+            if transparent {
+                cfg.mesh_probe = Some(Arc::new(picket::mesh_probe::MeshProbe::new(
+                    m.tls.clone(),
+                    metrics.mesh_probe.clone(),
+                )));
             }
+            for listener in mesh_listeners {
+                tokio::spawn(picket::mesh_probe::serve_mesh_port(
+                    listener,
+                    m.tls.clone(),
+                    plain_ports.clone(),
+                    rx.clone(),
+                ));
+            }
+        }
+        if waits_for_identity && !*rx.borrow() {
+            admin_state
+                .ready
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         let log = BlockLog::stdout(metrics.block_log_dropped.clone());
         gateway::run(cfg, packs, log.clone(), metrics, listeners, rx).await;

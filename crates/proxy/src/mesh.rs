@@ -25,6 +25,9 @@
 //! a `picket/1+tcp` tunnel at that point, so the server's greeting can reach it; what it sends
 //! later is detected and inspected again by the peer on the inbound side.
 //!
+//! **Outbound in transparent mode**: the same, to the original destination, when the probe
+//! of its mesh port 15443 says it is a picket peer ([`crate::mesh_probe`]).
+//!
 //! Every handshake has a deadline: inbound, `--request-timeout` from the first byte (from
 //! accept under `strict`); outbound, `--connect-timeout` for connect and handshake.
 //!

@@ -111,6 +111,8 @@ pub struct Metrics {
     pub mesh_certificate_expiry: Gauge,
     pub mesh_renewals: Family<ResultLabels, Counter>,
     pub inbound_denied: Family<ReasonLabels, Counter>,
+    /// Transparent outbound mesh probes, and the probe cache's size ([`crate::mesh_probe`]).
+    pub mesh_probe: crate::mesh_probe::ProbeMetrics,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -238,9 +240,21 @@ impl Metrics {
             "Inbound connections refused by --inbound-allow (alerted on in monitor mode), by reason (identity_not_allowed, no_identity)",
             inbound_denied.clone(),
         );
+        let mesh_probe = crate::mesh_probe::ProbeMetrics::default();
+        registry.register(
+            "mesh_probes",
+            "Probes of destinations' mesh port 15443 by result (meshed, plain, error)",
+            mesh_probe.probes.clone(),
+        );
+        registry.register(
+            "mesh_probe_cache_entries",
+            "Destination IPs in the mesh probe cache (answers and probes in flight)",
+            mesh_probe.entries.clone(),
+        );
         Metrics {
             inbound_denied,
             mesh_renewals,
+            mesh_probe,
             mesh_connections,
             mesh_reloads,
             mesh_certificate_expiry,

@@ -1,12 +1,13 @@
 //! The end-to-end test across network namespaces: runs `tools/e2e-netns.sh` (a node namespace
 //! with a bridge, client, server and external pod namespaces, `picket init` and `picket proxy`
-//! in the client and server pods; benign requests, attacks blocked outbound and inbound with
-//! their block log lines, the un-meshed server, an excluded port, IPv4 and IPv6) against this
-//! build's binary, and requires it to exit 0. The script tears its namespaces and processes
-//! down itself, also on failure.
+//! in the client and server pods with mesh certificates made by openssl; benign requests
+//! across mesh mTLS, proven by tcpdump captures, attacks blocked outbound and inbound with
+//! their block log lines and the peer's SPIFFE id, the un-meshed server in plaintext, an
+//! excluded port, IPv4 and IPv6, a strict server) against this build's binary, and requires
+//! it to exit 0. The script tears its namespaces and processes down itself, also on failure.
 //!
-//! Needs root, `ip`, `iptables`, `ss`, `setpriv`, `curl` and `/usr/bin/python3` with grpcio
-//! (.ci/run installs them and runs as root). Outside CI without them the test says so and
+//! Needs root, `ip`, `iptables`, `ss`, `setpriv`, `curl`, `openssl`, `tcpdump` and
+//! `/usr/bin/python3` with grpcio (.ci/run installs them and runs as root). Outside CI without them the test says so and
 //! passes; under `CI=true` it fails instead.
 
 use std::io::Read;
@@ -36,7 +37,9 @@ fn prerequisites() -> Result<(), String> {
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("not root".into());
     }
-    for tool in ["bash", "ip", "iptables", "ss", "setpriv", "curl"] {
+    for tool in [
+        "bash", "ip", "iptables", "ss", "setpriv", "curl", "openssl", "tcpdump",
+    ] {
         if !have(tool) {
             return Err(format!("{tool} is not installed"));
         }
