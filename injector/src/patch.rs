@@ -478,7 +478,7 @@ fn proxy_container(
         image: Some(config.proxy_image.clone()),
         image_pull_policy: Some(config.image_pull_policy.clone()),
         command: Some(vec!["picket".into()]),
-        args: Some(proxy_args(config, &settings.mode.to_string())),
+        args: Some(proxy_args(config, settings)),
         ports: Some(vec![
             port("picket-outbound", OUTBOUND_CAPTURE_PORT),
             port("picket-inbound", INBOUND_CAPTURE_PORT),
@@ -550,11 +550,11 @@ fn proxy_container(
 }
 
 /// The sidecar's command line.
-fn proxy_args(config: &Config, mode: &str) -> Vec<String> {
+fn proxy_args(config: &Config, settings: &PodSettings) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "proxy".into(),
         "--mode".into(),
-        mode.into(),
+        settings.mode.to_string(),
         "--pack".into(),
         PACK_FILE.into(),
         "--log-format".into(),
@@ -568,6 +568,14 @@ fn proxy_args(config: &Config, mode: &str) -> Vec<String> {
     }
     if config.allow_pack_rollback {
         args.push("--allow-pack-rollback".into());
+    }
+    // The inbound ports `picket init` leaves uncaptured: the proxy announces them on its mesh
+    // port, so that meshed peers send to them in plaintext (nothing would terminate mTLS there).
+    if !settings.exclude_inbound_ports.is_empty() {
+        args.extend([
+            "--exclude-inbound-ports".into(),
+            join(&settings.exclude_inbound_ports),
+        ]);
     }
     args
 }

@@ -460,6 +460,11 @@ fn namespace_annotations_are_inherited_unless_the_pod_overrides_them() {
         arg_after(init, "--exclude-inbound-ports").as_deref(),
         Some("15090,9100")
     );
+    // The sidecar announces the same ports as plaintext on its mesh port.
+    assert_eq!(
+        arg_after(proxy, "--exclude-inbound-ports").as_deref(),
+        Some("9100")
+    );
 
     // Overridden by the pod: mode, and an empty list clears the namespace's.
     let mut pod = two_container_pod();
