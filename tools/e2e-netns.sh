@@ -4,15 +4,18 @@
 #
 #   sudo tools/e2e-netns.sh                  # build the topology, test, tear everything down
 #   sudo KEEP=1 tools/e2e-netns.sh           # leave it up afterwards (prints how to remove it)
-#   sudo PICKET_BIN=/path/to/picket tools/e2e-netns.sh
+#   sudo PICKET_BIN=/path/to/picket INJECTOR_BIN=/path/to/picket-injector tools/e2e-netns.sh
 #
-# PICKET_BIN defaults to ${CARGO_TARGET_DIR:-target}/release/picket (cargo build --release -p
-# picket). crates/proxy/tests/e2e_netns.rs runs this script in `cargo test`.
+# PICKET_BIN defaults to ${CARGO_TARGET_DIR:-target}/release/picket and INJECTOR_BIN to
+# ${CARGO_TARGET_DIR:-target}/release/picket-injector (cargo build --release -p picket -p
+# picket-injector). crates/proxy/tests/e2e_netns.rs runs this script in `cargo test`.
 #
 # Topology (names carry this shell's PID, so runs never collide; only addresses inside these
-# namespaces are used):
+# namespaces are used, and /etc/netns/<pod namespace>/hosts while it runs):
 #
-#   pk-e2e-PID-node      bridge br0 10.77.0.1/24 fd77::1/64, one veth per pod
+#   pk-e2e-PID-node      bridge br0 10.77.0.1/24 fd77::1/64, one veth per pod; the identity
+#                        service (picket-injector identity, [::]:15012) with a mesh CA made
+#                        by picket-injector ca generate and a static tokens file
 #   pk-e2e-PID-client    eth0 10.77.0.10 fd77::10  picket init + picket proxy (UID 2102) with
 #                        the mesh identity spiffe://cluster.local/ns/e2e/sa/client;
 #                        the "application" is curl and a gRPC client run as UID 65534
@@ -22,11 +25,16 @@
 #                        8081 (HTTP/1.1 echo), grpc_peer.py on 50051, as UID 65534
 #   pk-e2e-PID-external  eth0 10.77.0.30 fd77::30  backend.py on 8080, no picket (un-meshed)
 #
-# The mesh certificates are made here with openssl (EC P-256 root, intermediate CA with
-# pathlen:0, one leaf per sidecar with its SPIFFE id as URI SAN) and given to the sidecars as
-# --mesh-cert/--mesh-key/--mesh-trust-bundle. The client sidecar probes each destination's
-# mesh port 15443: traffic between the client and server pods is mesh mTLS, the external
-# server is reached in plaintext. tcpdump captures on the server's and the external pod's
+# The mesh certificates come from the identity service, as in a cluster: each sidecar gets
+# --identity-address picket-identity.e2e.svc:15012 (the service's --dns-name; the pod's
+# /etc/netns/<ns>/hosts, which `ip netns exec` mounts over /etc/hosts, maps it to 10.77.0.1
+# in the client pod and to fd77::1 in the server pod), its own token file (the tokens file
+# maps it to e2e/client or e2e/server) and --identity-ca the generated root. The sidecars are
+# started first: their /readyz is 503 until the identity service is started, then 200. The
+# workload certificates live 20 s, so they are renewed during the run (checked in
+# picket_mesh_certificate_renewals_total{result="ok"}, then mTLS still works). The client
+# sidecar probes each destination's mesh port 15443: traffic between the client and server
+# pods is mesh mTLS, the external server is reached in plaintext. tcpdump captures on the server's and the external pod's
 # veth prove it: the request's path, a unique header value and the body are not in the
 # server capture (TLS handshake and application-data records are), and are in the external
 # one.
@@ -43,6 +51,7 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SUPPORT=$ROOT/crates/proxy/tests/support
 PICKET_BIN=${PICKET_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/picket}
+INJECTOR_BIN=${INJECTOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/picket-injector}
 KEEP=${KEEP:-0}
 PY=/usr/bin/python3
 PROXY_UID=2102
@@ -58,6 +67,11 @@ NET6=fd77:
 CLIENT4=$NET4.10 CLIENT6=${NET6}:10
 SERVER4=$NET4.20 SERVER6=${NET6}:20
 EXTERNAL4=$NET4.30 EXTERNAL6=${NET6}:30
+# The identity service (picket-injector identity) in the node namespace: its name in the pods'
+# hosts files, its port, and its health port (/metrics) on the node's loopback.
+IDENTITY_NAME=picket-identity.e2e.svc
+IDENTITY_PORT=15012
+IDENTITY_HEALTH=127.0.0.1:15014
 
 STARTED=$(date +%s)
 step() { printf '\n=== %s\n' "$*"; }
@@ -70,36 +84,46 @@ die() {
 
 # --- prerequisites --------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, iptables): sudo $0"
-for tool in ip iptables setpriv curl ss openssl tcpdump; do
-  command -v "$tool" >/dev/null || die "prerequisite missing: $tool (apt-get install iproute2 iptables util-linux curl openssl tcpdump)"
+for tool in ip iptables setpriv curl ss tcpdump; do
+  command -v "$tool" >/dev/null || die "prerequisite missing: $tool (apt-get install iproute2 iptables util-linux curl tcpdump)"
 done
 [ -x "$PY" ] || die "prerequisite missing: $PY"
 "$PY" -c 'import grpc' 2>/dev/null || die "prerequisite missing: grpcio for $PY (apt-get install python3-grpcio)"
 [ -x "$PICKET_BIN" ] || die "no picket binary at $PICKET_BIN: cargo build --release -p picket, or set PICKET_BIN"
+[ -x "$INJECTOR_BIN" ] || die "no picket-injector binary at $INJECTOR_BIN (the identity service): cargo build --release -p picket-injector, or set INJECTOR_BIN"
 
 # --- teardown -------------------------------------------------------------------------------
 WORK=$(mktemp -d /tmp/pk-e2e-$$.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 NAMESPACES=()
+# /etc/netns/<ns> directories made here (the pods' hosts files), and /etc/netns itself if
+# this run made it.
+ETC_NETNS=()
+MADE_ETC_NETNS=0
+[ -d /etc/netns ] || MADE_ETC_NETNS=1
 declare -A PICKET_PID=()
 
 # gone PID: the process has exited (no longer exists, or a zombie not yet reaped).
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 
 teardown_commands() {
-  local pid ns
+  local pid ns d
   for pid in "${PIDS[@]}"; do
     gone "$pid" || printf 'kill %s\n' "$pid"
   done
   for ns in "${NAMESPACES[@]}"; do
     printf 'ip netns del %s\n' "$ns"
   done
+  for d in "${ETC_NETNS[@]}"; do
+    printf 'rm -rf %s\n' "$d"
+  done
+  [ "$MADE_ETC_NETNS" = 0 ] || printf 'rmdir /etc/netns\n'
   printf 'rm -rf %s\n' "$WORK"
 }
 
 cleanup() {
-  local rc=$? pid ns
+  local rc=$? pid ns d
   trap - EXIT ERR
   if [ "$KEEP" = 1 ]; then
     teardown_commands >"$WORK/teardown.sh"
@@ -108,6 +132,7 @@ cleanup() {
     printf '  ip netns exec %s curl -s http://%s:15090/metrics\n' "$NODE" "$SERVER4"
     printf '  ip netns exec %s tcpdump -ni br0 tcp\n' "$NODE"
     printf '  ip netns exec %s iptables-save -t nat\n' "$SERVER"
+    printf '  ip netns exec %s curl -s http://%s/metrics   # the identity service\n' "$NODE" "$IDENTITY_HEALTH"
     printf 'Tear it down with: sh %s/teardown.sh   which runs:\n' "$WORK"
     sed 's/^/  /' "$WORK/teardown.sh"
     exit "$rc"
@@ -133,6 +158,10 @@ cleanup() {
     done
     ip netns del "$ns" 2>/dev/null || true
   done
+  for d in "${ETC_NETNS[@]}"; do
+    rm -rf "$d"
+  done
+  [ "$MADE_ETC_NETNS" = 0 ] || rmdir /etc/netns 2>/dev/null || true
   if [ "$rc" != 0 ] && [ -d "$WORK" ]; then
     for f in "$WORK"/*.out "$WORK"/*.err; do
       [ -s "$f" ] || continue
@@ -141,7 +170,7 @@ cleanup() {
     done
   fi
   rm -rf "$WORK"
-  printf '\nremoved namespaces %s and every process started (%s s)\n' "${NAMESPACES[*]}" "$(($(date +%s) - STARTED))"
+  printf '\nremoved namespaces %s, %s and every process started (%s s)\n' "${NAMESPACES[*]}" "${ETC_NETNS[*]}" "$(($(date +%s) - STARTED))"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -253,74 +282,83 @@ for l in "server-app8080 $SERVER 8080" "server-app8081 $SERVER 8081" "server-grp
 done
 ok "listening"
 
-# --- mesh certificates ----------------------------------------------------------------------
-# As the chart's mesh-ca-job.yaml makes the CA (until picket-injector issues them), plus one
-# leaf per sidecar, readable by picket's UID only.
+# --- the identity service's material --------------------------------------------------------
+# A mesh CA as `picket-injector ca generate` makes it (the chart's Secret layout), a static
+# tokens file for the identity service, one token file per pod (readable by picket's UID
+# only), and the pods' hosts files naming the identity service (`ip netns exec` mounts
+# /etc/netns/<ns>/hosts over /etc/hosts): the client pod reaches it over IPv4, the server pod
+# over IPv6.
 TRUST_DOMAIN=cluster.local
 CLIENT_ID=spiffe://$TRUST_DOMAIN/ns/e2e/sa/client
 SERVER_ID=spiffe://$TRUST_DOMAIN/ns/e2e/sa/server
-CERTS=$WORK/certs
-step "mesh certificates (openssl): EC P-256 root, intermediate (pathlen:0), leaves $CLIENT_ID and $SERVER_ID"
-mkdir -m 755 "$CERTS"
-(
-  cd "$CERTS"
-  ca_ext() { printf 'basicConstraints=critical,CA:TRUE%s\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' "$1" "$TRUST_DOMAIN"; }
-  key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
-  serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
-  key root
-  ca_ext "" >root.ext
-  openssl req -new -key root.key -subj "/O=picket/CN=picket mesh root $TRUST_DOMAIN" -out root.csr
-  openssl x509 -req -in root.csr -signkey root.key -days 2 -sha256 -extfile root.ext -set_serial "$(serial)" -out root.crt 2>/dev/null
-  key intermediate
-  ca_ext ",pathlen:0" >intermediate.ext
-  openssl req -new -key intermediate.key -subj "/O=picket/CN=picket mesh intermediate $TRUST_DOMAIN" -out intermediate.csr
-  openssl x509 -req -in intermediate.csr -CA root.crt -CAkey root.key -days 2 -sha256 -extfile intermediate.ext -set_serial "$(serial)" -out intermediate.crt 2>/dev/null
-  for sa in client server; do
-    key "$sa"
-    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://%s/ns/e2e/sa/%s\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' "$TRUST_DOMAIN" "$sa" >"$sa.ext"
-    openssl req -new -key "$sa.key" -subj "/O=picket/CN=$sa.e2e" -out "$sa.csr"
-    openssl x509 -req -in "$sa.csr" -CA intermediate.crt -CAkey intermediate.key -days 1 -sha256 -extfile "$sa.ext" -set_serial "$(serial)" -out "$sa.crt" 2>/dev/null
-    openssl verify -CAfile root.crt -untrusted intermediate.crt "$sa.crt" >/dev/null
-    cat "$sa.crt" intermediate.crt >"$sa-chain.pem"
-    chown "$PROXY_UID:$PROXY_UID" "$sa.key"
-    chmod 600 "$sa.key"
-  done
-  chmod 644 root.crt client-chain.pem server-chain.pem
-)
-# mesh_args ROLE: the --mesh-* arguments of ROLE's sidecar.
-mesh_args() {
-  printf '%s\n' --mesh-cert "$CERTS/$1-chain.pem" --mesh-key "$CERTS/$1.key" --mesh-trust-bundle "$CERTS/root.crt"
+declare -A SPIFFE=([client]=$CLIENT_ID [server]=$SERVER_ID)
+WORKLOAD_TTL_S=20
+WORKLOAD_TTL=${WORKLOAD_TTL_S}s
+declare -A IDENTITY_IP=([client]=$NET4.1 [server]=${NET6}:1)
+step "mesh CA (picket-injector ca generate, trust domain $TRUST_DOMAIN), tokens for e2e/client and e2e/server, hosts files naming $IDENTITY_NAME"
+"$INJECTOR_BIN" ca generate --out "$WORK/ca" --trust-domain "$TRUST_DOMAIN" >"$WORK/ca-generate.log" 2>&1 \
+  || die "picket-injector ca generate: $(cat "$WORK/ca-generate.log")"
+install -m 644 "$WORK/ca/root.crt" "$WORK/identity-ca.crt"
+random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+declare -A TOKEN=([client]=client-$(random_token) [server]=server-$(random_token))
+printf '{"%s": "e2e/client", "%s": "e2e/server"}\n' "${TOKEN[client]}" "${TOKEN[server]}" >"$WORK/identity-tokens.json"
+chmod 600 "$WORK/identity-tokens.json"
+for role in client server; do
+  printf '%s\n' "${TOKEN[$role]}" >"$WORK/$role.token"
+  chown "$PROXY_UID:$PROXY_UID" "$WORK/$role.token"
+  chmod 600 "$WORK/$role.token"
+  ETC_NETNS+=("/etc/netns/$PFX-$role")
+  mkdir -p "/etc/netns/$PFX-$role"
+  printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n%s %s\n' "${IDENTITY_IP[$role]}" "$IDENTITY_NAME" \
+    >"/etc/netns/$PFX-$role/hosts"
+  chmod 755 "/etc/netns/$PFX-$role"
+  chmod 644 "/etc/netns/$PFX-$role/hosts"
+  got=$(in_ns "$PFX-$role" getent hosts "$IDENTITY_NAME" | awk '{ print $1; exit }') || true
+  [ "$got" = "${IDENTITY_IP[$role]}" ] \
+    || die "in $PFX-$role, $IDENTITY_NAME resolves to '$got', expected ${IDENTITY_IP[$role]} (/etc/netns/$PFX-$role/hosts)"
+  say "$PFX-$role: token file $WORK/$role.token (UID $PROXY_UID, 0600) for e2e/$role; $IDENTITY_NAME -> ${IDENTITY_IP[$role]}"
+done
+# identity_args ROLE: the sidecar's arguments for the identity service.
+identity_args() {
+  printf '%s\n' --identity-address "$IDENTITY_NAME:$IDENTITY_PORT" --identity-token "$WORK/$1.token" \
+    --identity-ca "$WORK/identity-ca.crt" --trust-domain "$TRUST_DOMAIN"
 }
-mapfile -t CLIENT_MESH < <(mesh_args client)
-mapfile -t SERVER_MESH < <(mesh_args server)
-ok "chains verify against the root; keys owned by UID $PROXY_UID"
+mapfile -t CLIENT_MESH < <(identity_args client)
+mapfile -t SERVER_MESH < <(identity_args server)
+ok "CA in $WORK/ca; the identity service is not started yet"
 
 # --- the sidecars ---------------------------------------------------------------------------
-# start_picket ROLE [PROXY ARGS]: picket proxy in transparent mode as UID 2102 in the pod,
-# block log lines (stdout) to $WORK/ROLE-picket.out, waits for /readyz.
+# readyz_is ROLE CODE: ROLE's sidecar answers /readyz with HTTP status CODE.
+readyz_is() {
+  [ "$(in_ns "$PFX-$1" curl -q -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.1:15090/readyz)" = "$2" ]
+}
+
+# start_picket ROLE [PROXY ARGS]: picket proxy in transparent mode as UID 2102 in the pod
+# (through `ip netns exec`, so the pod's hosts file applies), block log lines (stdout) to
+# $WORK/ROLE-picket.out; waits until /readyz answers $READY_WANT (default 200).
 start_picket() {
-  local role=$1 ns=$PFX-$1
+  local role=$1 ns=$PFX-$1 want=${READY_WANT:-200}
   shift
   start "$role-picket" "$ns" env POD_NAME="$role" POD_NAMESPACE=e2e NO_COLOR=1 \
     setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
     "$BIN" proxy --admin-listen 0.0.0.0:15090 --drain-grace 1 "$@"
   PICKET_PID[$role]=$!
-  WATCH=$! wait_for "picket in $ns (/readyz on 15090)" 20 in_ns "$ns" curl -q -sf --max-time 1 http://127.0.0.1:15090/readyz
-  say "$role: picket proxy --admin-listen 0.0.0.0:15090 --drain-grace 1${*:+ $*} (PID ${PICKET_PID[$role]}, UID $PROXY_UID): ready"
+  WATCH=$! wait_for "picket in $ns (/readyz $want on 15090)" 20 readyz_is "$role" "$want"
+  say "$role: picket proxy --admin-listen 0.0.0.0:15090 --drain-grace 1${*:+ $*} (PID ${PICKET_PID[$role]}, UID $PROXY_UID): /readyz $want"
 }
 
-step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy (mesh identity sa/server)"
+step "server pod: picket init --exclude-inbound-ports 8081, then picket proxy (mesh identity sa/server from the identity service)"
 in_ns "$SERVER" "$BIN" init --exclude-inbound-ports 8081 2>"$WORK/server-init.err" \
   || die "picket init in $SERVER: $(cat "$WORK/server-init.err")"
 sed 's/^/    /' "$WORK/server-init.err"
 SERVER_ARGS=("${SERVER_MESH[@]}" --exclude-inbound-ports 8081)
-start_picket server "${SERVER_ARGS[@]}"
+READY_WANT=503 start_picket server "${SERVER_ARGS[@]}"
 
-step "client pod: picket init, then picket proxy (protect mode, mesh identity sa/client)"
+step "client pod: picket init, then picket proxy (protect mode, mesh identity sa/client from the identity service)"
 in_ns "$CLIENT" "$BIN" init 2>"$WORK/client-init.err" \
   || die "picket init in $CLIENT: $(cat "$WORK/client-init.err")"
 sed 's/^/    /' "$WORK/client-init.err"
-start_picket client "${CLIENT_MESH[@]}"
+READY_WANT=503 start_picket client "${CLIENT_MESH[@]}"
 
 # --- helpers for the checks -----------------------------------------------------------------
 nlines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
@@ -538,6 +576,48 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 S_OUT_ALLOW=$(series outbound http1 allow)
 S_IN_ALLOW=$(series inbound http1 allow)
 
+# --- the identity service ------------------------------------------------------------------
+S_RENEW_OK='picket_mesh_certificate_renewals_total{result="ok"}'
+S_RENEW_ERR='picket_mesh_certificate_renewals_total{result="error"}'
+S_EXPIRY=picket_mesh_certificate_expiry_timestamp_seconds
+S_ISSUED='picket_identity_issued_total{result="issued"}'
+# identity_metric SERIES: a series of the identity service's /metrics (0 when absent).
+identity_metric() {
+  local m
+  m=$(in_ns "$NODE" curl -q -sf --max-time 5 "http://$IDENTITY_HEALTH/metrics") \
+    || die "/metrics of the identity service unreachable"
+  awk -v s="$1" '$1 == s { v = $2 } END { print v + 0 }' <<<"$m"
+}
+# no_connection_yet ROLE: ROLE's sidecar has tried the identity service and failed.
+no_connection_yet() { [ "$(metric "$1" "$S_RENEW_ERR")" -ge 1 ]; }
+
+step "identity service: the sidecars wait for it (/readyz 503), then picket-injector identity starts in $NODE and they become ready"
+for role in server client; do
+  WATCH=${PICKET_PID[$role]} wait_for "$role sidecar: a failed request to the identity service" 10 no_connection_yet "$role"
+  readyz_is "$role" 503 || die "$role sidecar: /readyz is not 503 without a mesh certificate"
+  [ "$(metric "$role" "$S_RENEW_OK")" = 0 ] || die "$role sidecar: a certificate before the identity service runs"
+  ok "$role sidecar: /readyz 503, $S_RENEW_ERR $(metric "$role" "$S_RENEW_ERR") (nothing listens on $IDENTITY_PORT yet)"
+done
+start identity "$NODE" env NO_COLOR=1 "$INJECTOR_BIN" identity --listen "[::]:$IDENTITY_PORT" \
+  --mesh-ca-dir "$WORK/ca" --tokens "$WORK/identity-tokens.json" --dns-name "$IDENTITY_NAME" \
+  --workload-cert-ttl "$WORKLOAD_TTL" --health-listen "$IDENTITY_HEALTH"
+WATCH=${PID[identity]} wait_for "identity service listening on :$IDENTITY_PORT in $NODE" 10 listening "$NODE" "$IDENTITY_PORT"
+say "picket-injector identity --listen [::]:$IDENTITY_PORT --dns-name $IDENTITY_NAME --workload-cert-ttl $WORKLOAD_TTL --health-listen $IDENTITY_HEALTH (PID ${PID[identity]})"
+for role in server client; do
+  # Retries back off (1 s, 2 s, 4 s, ...): the first certificate comes within seconds.
+  WATCH=${PICKET_PID[$role]} wait_for "$role sidecar: /readyz 200 after the identity service started" 20 readyz_is "$role" 200
+  [ "$(metric "$role" "$S_RENEW_OK")" = 1 ] || die "$role sidecar: $S_RENEW_OK is $(metric "$role" "$S_RENEW_OK"), expected 1"
+  grep -F "mesh certificate issued" "$WORK/$role-picket.err" | grep -qF "${SPIFFE[$role]}" \
+    || die "$role sidecar: no 'mesh certificate issued' log line with ${SPIFFE[$role]}"
+  left=$(($(metric "$role" "$S_EXPIRY") - $(date +%s)))
+  [ "$left" -gt 0 ] && [ "$left" -le "$((WORKLOAD_TTL_S + 1))" ] \
+    || die "$role sidecar: certificate expires in $left s, expected at most $WORKLOAD_TTL"
+  ok "$role sidecar: /readyz 200, certificate for ${SPIFFE[$role]} from $IDENTITY_NAME:$IDENTITY_PORT (${IDENTITY_IP[$role]} in its hosts file), expires in $left s"
+done
+issued=$(identity_metric "$S_ISSUED")
+[ "$issued" = 2 ] || die "identity service: $S_ISSUED is $issued, expected 2"
+ok "identity service: $S_ISSUED $issued"
+
 # --- 1. benign requests, IPv4 and IPv6 (5.), across mesh mTLS (6.) -------------------------
 S_MESH_IN=$(printf 'picket_mesh_connections_total{direction="inbound",peer="%s"}' "$CLIENT_ID")
 S_MESH_OUT=$(printf 'picket_mesh_connections_total{direction="outbound",peer="%s"}' "$SERVER_ID")
@@ -700,6 +780,20 @@ app_saw "$WORK/server-app8081.err" "$APATH" || die "the application on 8081 did 
 expect_log client event=alert direction=outbound "dst=$SERVER4:8081"
 no_log server
 ok "shellshock to :8081 reached the application (200) in plaintext (8081 is in the server's announced plain ports), no line from the server sidecar; the client sidecar (monitor) alerted"
+
+# --- renewal --------------------------------------------------------------------------------
+# renewed ROLE: ROLE's sidecar has renewed its first certificate (at 65-75 % of its lifetime).
+renewed() { [ "$(metric "$1" "$S_RENEW_OK")" -ge 2 ]; }
+step "renewal: the sidecars renew their $WORKLOAD_TTL certificates from the identity service; mTLS goes on with the new ones"
+for role in server client; do
+  WATCH=${PICKET_PID[$role]} wait_for "$role sidecar: $S_RENEW_OK >= 2" "$((WORKLOAD_TTL_S + 5))" renewed "$role"
+  # Renewed at 65-75 % of its lifetime, the certificate in force has about 5 s or more left.
+  left=$(($(metric "$role" "$S_EXPIRY") - $(date +%s)))
+  [ "$left" -gt 2 ] || die "$role sidecar: after renewal its certificate expires in $left s"
+  ok "$role sidecar: $S_RENEW_OK $(metric "$role" "$S_RENEW_OK"), the certificate in force expires in $left s"
+done
+benign "$SERVER4" ipv4-renewed
+benign "[$SERVER6]" ipv6-renewed
 
 # --- 7. strict inbound ----------------------------------------------------------------------
 step "7. server sidecar restarted with --mesh-inbound strict: the un-meshed external client is refused, the meshed client served"

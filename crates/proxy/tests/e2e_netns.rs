@@ -1,21 +1,28 @@
 //! The end-to-end test across network namespaces: runs `tools/e2e-netns.sh` (a node namespace
 //! with a bridge, client, server and external pod namespaces, `picket init` and `picket proxy`
-//! in the client and server pods with mesh certificates made by openssl; benign requests
-//! across mesh mTLS, proven by tcpdump captures, attacks blocked outbound and inbound with
-//! their block log lines and the peer's SPIFFE id, the un-meshed server in plaintext, an
-//! excluded port, IPv4 and IPv6, a strict server) against this build's binary, and requires
-//! it to exit 0. The script tears its namespaces and processes down itself, also on failure.
+//! in the client and server pods with mesh certificates from the identity service
+//! (`picket-injector identity` in the node namespace, its CA made by `picket-injector ca
+//! generate`, renewed during the run); benign requests across mesh mTLS, proven by tcpdump
+//! captures, attacks blocked outbound and inbound with their block log lines and the peer's
+//! SPIFFE id, the un-meshed server in plaintext, an excluded port, IPv4 and IPv6, a strict
+//! server) against this build's binaries, and requires it to exit 0. The script tears its
+//! namespaces, processes and `/etc/netns/<ns>` directories down itself, also on failure.
 //!
-//! Needs root, `ip`, `iptables`, `ss`, `setpriv`, `curl`, `openssl`, `tcpdump` and
-//! `/usr/bin/python3` with grpcio (.ci/run installs them and runs as root). Outside CI without them the test says so and
-//! passes; under `CI=true` it fails instead.
+//! The picket-injector binary is taken from beside the picket binary: `cargo test
+//! --workspace` builds it before any test runs (the injector's own tests need it); with `-p
+//! picket` alone it must have been built into the same target directory first.
+//!
+//! Needs root, `ip`, `iptables`, `ss`, `setpriv`, `curl`, `tcpdump` and `/usr/bin/python3`
+//! with grpcio (.ci/run installs them and runs as root). Outside CI without them the test
+//! says so and passes; under `CI=true` it fails instead.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The script's own waits are bounded; this is the backstop (it takes seconds).
+/// The script's own waits are bounded; this is the backstop (it takes about 30 s, most of it
+/// waiting for the certificates' renewal).
 const LIMIT: Duration = Duration::from_secs(150);
 
 fn have(tool: &str) -> bool {
@@ -37,9 +44,7 @@ fn prerequisites() -> Result<(), String> {
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("not root".into());
     }
-    for tool in [
-        "bash", "ip", "iptables", "ss", "setpriv", "curl", "openssl", "tcpdump",
-    ] {
+    for tool in ["bash", "ip", "iptables", "ss", "setpriv", "curl", "tcpdump"] {
         if !have(tool) {
             return Err(format!("{tool} is not installed"));
         }
@@ -63,10 +68,20 @@ fn end_to_end_across_network_namespaces() {
         eprintln!("skipping the end-to-end netns test (tools/e2e-netns.sh): {why}");
         return;
     }
+    let picket = Path::new(env!("CARGO_BIN_EXE_picket"));
+    let injector = picket.with_file_name("picket-injector");
+    assert!(
+        injector.is_file(),
+        "the end-to-end netns test needs the picket-injector binary at {} (the identity \
+         service): run with --workspace or build picket-injector first (cargo build -p \
+         picket-injector, with the same profile and target directory)",
+        injector.display()
+    );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/e2e-netns.sh");
     let mut child = Command::new("bash")
         .arg(&script)
-        .env("PICKET_BIN", env!("CARGO_BIN_EXE_picket"))
+        .env("PICKET_BIN", picket)
+        .env("INJECTOR_BIN", &injector)
         .env_remove("KEEP")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
