@@ -614,6 +614,17 @@ for role in server client; do
     || die "$role sidecar: certificate expires in $left s, expected at most $WORKLOAD_TTL"
   ok "$role sidecar: /readyz 200, certificate for ${SPIFFE[$role]} from $IDENTITY_NAME:$IDENTITY_PORT (${IDENTITY_IP[$role]} in its hosts file), expires in $left s"
 done
+# Which pod asked from where (the identity service logs the peer): the client pod over IPv4
+# (a v4-mapped peer on the dual-stack socket), the server pod over IPv6.
+declare -A IDENTITY_PEER=([client]="[::ffff:$CLIENT4]:" [server]="[$SERVER6]:")
+issued_to() {
+  grep -F '"message":"certificate issued"' "$WORK/identity.err" | grep -F "\"serviceaccount\":\"$1\"" \
+    | grep -qF "\"peer\":\"${IDENTITY_PEER[$1]}"
+}
+for role in client server; do
+  WATCH=${PID[identity]} wait_for "identity service: a 'certificate issued' log line for e2e/$role from ${IDENTITY_PEER[$role]}" 5 issued_to "$role"
+done
+ok "identity service log: e2e/client issued to ${IDENTITY_PEER[client]}*, e2e/server to ${IDENTITY_PEER[server]}*"
 issued=$(identity_metric "$S_ISSUED")
 [ "$issued" = 2 ] || die "identity service: $S_ISSUED is $issued, expected 2"
 ok "identity service: $S_ISSUED $issued"
