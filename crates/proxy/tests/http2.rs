@@ -578,6 +578,17 @@ fn grpcurl_unary_and_streaming_calls() {
         "grpc:message",
         "/picket.test.Echo/Chat",
     );
+    // The payload never reached the server. "three" went ahead of it, but grpcurl sends both
+    // at once, and the stream's reset may reach the server before its handler read "three".
     let seen = grpc_client(&["seen", &server.addr.to_string()]);
-    assert_eq!(seen, serde_json::json!(["world", "one", "two", "three"]));
+    let seen: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        seen == ["world", "one", "two"] || seen == ["world", "one", "two", "three"],
+        "{seen:?}"
+    );
 }
