@@ -10,7 +10,9 @@
 //! provider) with the ServiceAccount token as bearer token. The token file is read again on
 //! every attempt, because the kubelet rotates projected tokens. The service is verified as an
 //! ordinary web PKI server: its chain must lead to one of the identity CA roots
-//! (`--identity-ca` / `PICKET_IDENTITY_CA`) and name the host of the address dialled. Connect
+//! (`--identity-ca` / `PICKET_IDENTITY_CA`), or to a root of the trust bundle that came with
+//! the last certificate (so that a root rotation reaches sidecars started before it), and name
+//! the host of the address dialled. Connect
 //! and handshake take at most [`CONNECT_TIMEOUT`], the answer at most [`RESPONSE_TIMEOUT`],
 //! and an answer body larger than [`MAX_RESPONSE_BYTES`] is refused. The answer is checked
 //! before it is used: the chain must load with the key, carry the SPIFFE id the answer
@@ -51,6 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use picket_mtls::issuance::{
@@ -59,7 +62,7 @@ use picket_mtls::issuance::{
 use picket_mtls::{MeshTls, SpiffeId, TrustBundle, TrustDomain, WorkloadIdentity};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::http_client;
@@ -199,7 +202,13 @@ pub struct CertificateSource {
     server_name: ServerName<'static>,
     host: String,
     port: u16,
-    tls: Arc<ClientConfig>,
+    /// The roots given at start (`--identity-ca` / `PICKET_IDENTITY_CA`).
+    initial_roots: Vec<CertificateDer<'static>>,
+    /// How the service is verified: the initial roots and those of the trust bundle that came
+    /// with the last certificate, so that a root rotation (new root added to the bundle, then
+    /// the service's certificate re-issued under it) does not lock out sidecars that started
+    /// before it.
+    tls: ArcSwap<ClientConfig>,
 }
 
 impl std::fmt::Debug for CertificateSource {
@@ -232,25 +241,35 @@ impl CertificateSource {
             .ok_or_else(|| SetupError::Address(settings.address.clone()))?;
         let server_name = ServerName::try_from(host.clone())
             .map_err(|_| SetupError::Address(settings.address.clone()))?;
-        let mut roots = RootCertStore::empty();
-        for cert in
-            picket_mtls::cert::certs_from_pem(&settings.roots_pem).map_err(SetupError::Roots)?
-        {
-            roots
-                .add(cert)
-                .map_err(|e| SetupError::Root(e.to_string()))?;
-        }
-        let tls = ClientConfig::builder_with_provider(picket_mtls::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let initial_roots =
+            picket_mtls::cert::certs_from_pem(&settings.roots_pem).map_err(SetupError::Roots)?;
+        let tls = service_client_config(&initial_roots)?;
         Ok(CertificateSource {
             settings,
             server_name,
             host,
             port,
-            tls: Arc::new(tls),
+            initial_roots,
+            tls: ArcSwap::from_pointee(tls),
         })
+    }
+
+    /// From now on the service is also verified against the roots of `bundle` (the bundle
+    /// of a certificate just issued and checked). A bundle whose roots rustls refuses leaves
+    /// the verification as it was, with a log line.
+    fn trust_bundle_roots(&self, bundle: &TrustBundle) {
+        let roots: Vec<CertificateDer<'static>> = self
+            .initial_roots
+            .iter()
+            .chain(bundle.roots())
+            .cloned()
+            .collect();
+        match service_client_config(&roots) {
+            Ok(tls) => self.tls.store(Arc::new(tls)),
+            Err(e) => {
+                tracing::warn!(error = %e, "identity service: the new trust bundle's roots cannot verify it; keeping the roots in use")
+            }
+        }
     }
 
     pub fn address(&self) -> &str {
@@ -305,6 +324,7 @@ impl CertificateSource {
         bundle
             .verify_chain(identity.chain(), received)
             .map_err(FetchError::Material)?;
+        self.trust_bundle_roots(&bundle);
         Ok(Issued {
             identity,
             bundle,
@@ -340,7 +360,7 @@ impl CertificateSource {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
             let tcp = self.connect().await?;
             let _ = tcp.set_nodelay(true);
-            tokio_rustls::TlsConnector::from(self.tls.clone())
+            tokio_rustls::TlsConnector::from(self.tls.load_full())
                 .connect(self.server_name.clone(), tcp)
                 .await
                 .map_err(|source| FetchError::Tls {
@@ -370,6 +390,20 @@ impl CertificateSource {
         }
         Ok((answer.status.as_u16(), answer.body))
     }
+}
+
+/// The client configuration that verifies the identity service (web PKI, these roots).
+fn service_client_config(roots: &[CertificateDer<'static>]) -> Result<ClientConfig, SetupError> {
+    let mut store = RootCertStore::empty();
+    for cert in roots {
+        store
+            .add(cert.clone())
+            .map_err(|e| SetupError::Root(e.to_string()))?;
+    }
+    Ok(ClientConfig::builder_with_provider(picket_mtls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(store)
+        .with_no_client_auth())
 }
 
 fn read_token(path: &Path) -> Result<String, FetchError> {

@@ -267,6 +267,41 @@ fn short_lived_certificates_are_renewed() {
     assert!(body.contains("/after-renewal"), "{body}");
 }
 
+/// A root rotation as README describes it: the new root is added to the bundle first, then
+/// the service's certificates come from the new CA. Sidecars that started with only the old
+/// root (from the injector) keep renewing: they trust the roots of the bundle they were given.
+#[test]
+fn renewal_goes_on_across_a_root_rotation() {
+    let s = setup("rotate-root");
+    let app = backend();
+    let new_root_ca = MeshCa::generate(TrustDomain::default(), &CaOptions::default()).unwrap();
+    // Step 1: the old CA, its bundle carrying the new root too.
+    let mut old = MeshCa::from_pem(&s.ca.to_pem()).unwrap();
+    old.add_extra_root(new_root_ca.root().clone());
+    let double = IdentityDouble::start(old, &TOKENS, Duration::from_secs(8), 0);
+    let port = double.addr.port();
+    let p = pair(&s, app.addr, port, &[]);
+    wait_for("both ready", Duration::from_secs(10), || {
+        ready(p.client_admin()) && ready(p.server_admin())
+    });
+    // Step 2: the service now signs (and serves) under the new root, the old one still in the
+    // bundle; 3 s certificates so that renewals come soon.
+    drop(double);
+    let mut new = new_root_ca;
+    new.add_extra_root(s.ca.root().clone());
+    let double = IdentityDouble::start(new, &TOKENS, Duration::from_secs(3), port);
+    let issued_before = double.issued();
+    // The 8 s certificates are renewed at about 5.6 s; then the 3 s ones every 2 s or so.
+    wait_for("renewals from the new CA", Duration::from_secs(20), || {
+        metric(p.client_admin(), OK) >= 3.0 && metric(p.server_admin(), OK) >= 3.0
+    });
+    assert!(double.issued() >= issued_before + 4);
+    assert_eq!(metric(p.client_admin(), ERR), 0.0);
+    let (rc, body) = curl(&[&p.client.url("/after-rotation")]);
+    assert_eq!(rc, 0, "{body}");
+    assert!(body.contains("/after-rotation"), "{body}");
+}
+
 #[test]
 fn a_refusing_service_leaves_the_old_certificate_serving() {
     let s = setup("refuse");
