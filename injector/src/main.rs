@@ -69,6 +69,9 @@ enum Command {
         /// Lifetime of the workload certificates the identity service issues.
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         workload_cert_ttl: Duration,
+        /// How often the mesh CA directory is checked for a change.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        ca_poll: Duration,
         /// Where namespace annotations come from: the API server (cached 30 s), or the
         /// configuration's `namespaces`. Default: kubernetes in a cluster
         /// (KUBERNETES_SERVICE_HOST set), config elsewhere.
@@ -300,6 +303,7 @@ fn main() -> ExitCode {
             identity_listen,
             identity_dns_names,
             token_review,
+            ca_poll,
             identity_tokens,
             workload_cert_ttl,
             namespace_source,
@@ -367,7 +371,7 @@ fn main() -> ExitCode {
                             mesh_ca_dir: dir,
                             dns_names: identity_dns_names,
                             workload_ttl: workload_cert_ttl,
-                            ca_poll: Duration::from_secs(30),
+                            ca_poll,
                         };
                         match IdentityServer::bind(options, v, metrics.clone()).await {
                             Ok(s) => Some(s),

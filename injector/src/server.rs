@@ -27,7 +27,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::identity::IdentityServer;
+use crate::identity::{IdentityServer, SharedCa};
 use crate::metrics::Metrics;
 use crate::namespace::NamespaceLookup;
 use crate::Config;
@@ -166,6 +166,9 @@ pub struct ServeOptions {
 struct State {
     config: Arc<Config>,
     lookup: Arc<dyn NamespaceLookup>,
+    /// With the identity service: the CA whose current bundle new sidecars get
+    /// (`PICKET_IDENTITY_CA`), so that a reloaded CA reaches pods admitted after it.
+    identity_ca: Option<SharedCa>,
     /// Requests being answered, waited for (up to [`DRAIN`]) at shutdown.
     in_flight: AtomicUsize,
 }
@@ -214,6 +217,7 @@ pub async fn serve(
     let state = Arc::new(State {
         config,
         lookup,
+        identity_ca: identity.as_ref().map(IdentityServer::shared_ca),
         in_flight: AtomicUsize::new(0),
     });
     let health_task = tokio::spawn(serve_health(health, ready.clone(), metrics));
@@ -359,7 +363,22 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
             return error(StatusCode::BAD_REQUEST, &message);
         }
     };
-    match crate::admission::review(&body, state.lookup.as_ref(), &state.config).await {
+    let current;
+    let config = match &state.identity_ca {
+        Some(ca) => {
+            let bundle = ca.current().bundle_pem.clone();
+            if state.config.identity_ca.as_deref() == Some(bundle.as_str()) {
+                &state.config
+            } else {
+                let mut c = (*state.config).clone();
+                c.identity_ca = Some(bundle);
+                current = Arc::new(c);
+                &current
+            }
+        }
+        None => &state.config,
+    };
+    match crate::admission::review(&body, state.lookup.as_ref(), config).await {
         Ok((response, _)) => json_response(StatusCode::OK, &response),
         Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }

@@ -445,7 +445,7 @@ fn serve_with_a_mesh_ca_runs_the_identity_service_and_gives_sidecars_the_root() 
         .arg("--mesh-ca-dir")
         .arg(&ca)
         .args(["--identity-listen", &format!("127.0.0.1:{identity}")])
-        .args(["--identity-dns-name", DNS])
+        .args(["--identity-dns-name", DNS, "--ca-poll", "200ms"])
         .arg("--identity-tokens")
         .arg(dir.join("tokens.json"))
         .stdin(Stdio::null())
@@ -469,22 +469,6 @@ fn serve_with_a_mesh_ca_runs_the_identity_service_and_gives_sidecars_the_root() 
         }
     });
     std::fs::write(dir.join("review.json"), review.to_string()).unwrap();
-    let out = run(Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(dir.join("webhook-ca.pem"))
-        .args([
-            "--data-binary",
-            &format!("@{}", dir.join("review.json").display()),
-        ])
-        .arg(format!("https://localhost:{port}/mutate")));
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    use base64::Engine as _;
-    let patch = base64::engine::general_purpose::STANDARD
-        .decode(answer["response"]["patch"].as_str().unwrap())
-        .unwrap();
-    let patch: Value = serde_json::from_slice(&patch).unwrap();
-    let text = patch.to_string();
-    let root = std::fs::read_to_string(ca.join("root.crt")).unwrap();
     fn find_env<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
         match v {
             Value::Object(m) if m.get("name").and_then(Value::as_str) == Some(name) => Some(v),
@@ -493,9 +477,29 @@ fn serve_with_a_mesh_ca_runs_the_identity_service_and_gives_sidecars_the_root() 
             _ => None,
         }
     }
-    let env_value = find_env(&patch, "PICKET_IDENTITY_CA")
-        .unwrap_or_else(|| panic!("no PICKET_IDENTITY_CA in {text}"));
-    assert_eq!(env_value["value"].as_str().unwrap(), root);
+    // The PICKET_IDENTITY_CA an admission gives the sidecar.
+    let admitted_ca = || -> String {
+        let out = run(Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(dir.join("webhook-ca.pem"))
+            .args([
+                "--data-binary",
+                &format!("@{}", dir.join("review.json").display()),
+            ])
+            .arg(format!("https://localhost:{port}/mutate")));
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        use base64::Engine as _;
+        let patch = base64::engine::general_purpose::STANDARD
+            .decode(answer["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        let patch: Value = serde_json::from_slice(&patch).unwrap();
+        let text = patch.to_string();
+        let env_value = find_env(&patch, "PICKET_IDENTITY_CA")
+            .unwrap_or_else(|| panic!("no PICKET_IDENTITY_CA in {text}"));
+        env_value["value"].as_str().unwrap().to_string()
+    };
+    let root = std::fs::read_to_string(ca.join("root.crt")).unwrap();
+    assert_eq!(admitted_ca(), root);
 
     // The identity service answers beside the webhook.
     let csr = picket_mtls::generate_key_and_csr(None).unwrap();
@@ -515,6 +519,41 @@ fn serve_with_a_mesh_ca_runs_the_identity_service_and_gives_sidecars_the_root() 
     ]));
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains(r#"picket_identity_issued_total{result="issued"} 1"#));
+
+    // A root rotation in the CA directory reaches pods admitted after it, without a restart:
+    // their bundle has the new root and, during the rotation, the old one.
+    let next = dir.join("next");
+    run(Command::new(BIN).args([
+        "ca",
+        "generate",
+        "--out",
+        next.to_str().unwrap(),
+        "--trust-domain",
+        "cluster.local",
+    ]));
+    std::fs::copy(ca.join("root.crt"), ca.join("extra-roots.crt")).unwrap();
+    for f in [
+        "root.crt",
+        "root.key",
+        "intermediate.crt",
+        "intermediate.key",
+    ] {
+        std::fs::copy(next.join(f), ca.join(f)).unwrap();
+    }
+    let new_root = std::fs::read_to_string(next.join("root.crt")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bundle = admitted_ca();
+        if bundle.contains(new_root.trim()) {
+            assert!(bundle.contains(root.trim()), "{bundle}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the admitted bundle never had the new root"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(proc.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -315,6 +315,11 @@ impl IdentityServer {
         self.listener.local_addr()
     }
 
+    /// The CA in force, shared: the webhook reads the bundle it gives new sidecars from it.
+    pub fn shared_ca(&self) -> SharedCa {
+        self.service.ca().clone()
+    }
+
     /// PEM of the trust bundle in force (what a new sidecar is given).
     pub fn trust_bundle_pem(&self) -> String {
         self.service.ca().current().bundle_pem.clone()
