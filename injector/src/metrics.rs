@@ -21,19 +21,6 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
-/// Wire name of an error code (as in the JSON body).
-pub fn code_name(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::BadRequest => "bad_request",
-        ErrorCode::BadCsr => "bad_csr",
-        ErrorCode::Unauthenticated => "unauthenticated",
-        ErrorCode::Forbidden => "forbidden",
-        ErrorCode::IdentityMismatch => "identity_mismatch",
-        ErrorCode::Unavailable => "unavailable",
-        ErrorCode::Internal => "internal",
-    }
-}
-
 /// Every metric of the injector, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -82,7 +69,7 @@ impl Metrics {
     pub fn identity_result(&self, result: Result<(), ErrorCode>) {
         let result = match result {
             Ok(()) => "issued",
-            Err(code) => code_name(code),
+            Err(code) => code.as_str(),
         };
         self.identity_issued
             .get_or_create(&ResultLabel { result })
@@ -124,7 +111,7 @@ mod tests {
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),
-                format!("\"{}\"", code_name(code))
+                format!("\"{}\"", code.as_str())
             );
         }
     }

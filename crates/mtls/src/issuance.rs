@@ -93,6 +93,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code's name on the wire (as serialised), for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BadCsr => "bad_csr",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::IdentityMismatch => "identity_mismatch",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
     /// The HTTP status that goes with the code.
     pub fn http_status(self) -> u16 {
         match self {
@@ -126,6 +139,18 @@ mod tests {
         let back: IssuanceError = serde_json::from_str(&text).unwrap();
         assert_eq!(back, e);
         assert_eq!(ErrorCode::IdentityMismatch.http_status(), 403);
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::BadCsr,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
+            ErrorCode::IdentityMismatch,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ] {
+            let wire = serde_json::to_string(&code).unwrap();
+            assert_eq!(wire, format!("\"{}\"", code.as_str()));
+        }
         assert!(!ErrorCode::IdentityMismatch.is_retryable());
         assert!(ErrorCode::Unavailable.is_retryable());
     }

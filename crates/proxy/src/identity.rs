@@ -146,7 +146,7 @@ pub enum FetchError {
     ResponseTimeout,
     #[error("answer body: {0}")]
     Body(String),
-    #[error("refused: HTTP {status}, code {}: {message}", code.map_or("none".to_string(), |c| format!("{c:?}")))]
+    #[error("refused: HTTP {status}, code {}: {message}", code.map_or("none", |c| c.as_str()))]
     Refused {
         status: u16,
         /// The contract's code, when the body carried one.

@@ -10,7 +10,7 @@ use picket_mtls::issuance::{CertificateRequest, CertificateResponse, ErrorCode, 
 use picket_mtls::{csr_requested_names, Error as MtlsError, MeshCa, SpiffeId};
 
 use super::token::{ServiceAccount, TokenValidator};
-use crate::metrics::{code_name, Metrics};
+use crate::metrics::Metrics;
 
 /// How long a token check may take before the request is answered `unavailable`.
 pub const TOKEN_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -159,7 +159,7 @@ impl IdentityService {
                     namespace,
                     serviceaccount,
                     result = "refused",
-                    code = code_name(e.code),
+                    code = e.code.as_str(),
                     reason = %e.message,
                     peer = %peer,
                     "certificate refused"
