@@ -472,7 +472,14 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     let engine = packs.engine();
-    let mesh = match mesh_settings(&args) {
+    let mesh_policy = match mesh_policy(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("picket proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mesh = match mesh_settings(&args, &mesh_policy) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("picket proxy: {e}");
@@ -482,13 +489,6 @@ fn proxy(args: ProxyArgs) -> ExitCode {
     // Mesh certificates from the identity service (instead of files).
     let identity = match identity_source(&args, mesh.is_some()) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("picket proxy: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mesh_policy = match mesh_policy(&args) {
-        Ok(p) => p,
         Err(e) => {
             eprintln!("picket proxy: {e}");
             return ExitCode::from(2);
@@ -604,17 +604,10 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for (addr, route, direction) in plan {
-            let listener = match gateway::bind(addr) {
-                Ok(l) => l,
-                // A pod without IPv6: the IPv4 listeners serve alone.
-                Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
-                    tracing::warn!(%addr, error = %e, "IPv6 not available; not listening there");
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("picket proxy: cannot listen on {addr}: {e}");
-                    return ExitCode::from(1);
-                }
+            let listener = match bind_listener(addr, transparent, "") {
+                Ok(Some(l)) => l,
+                Ok(None) => continue,
+                Err(code) => return code,
             };
             bound.push(
                 listener
@@ -630,27 +623,19 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         }
         // The mesh port is bound now and served once the certificates are there.
         let mut mesh_listeners = Vec::new();
-        {
-            for addr in &mesh_listen {
-                let listener = match gateway::bind(*addr) {
-                    Ok(l) => l,
-                    Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
-                        tracing::warn!(%addr, error = %e, "IPv6 not available; no mesh port there");
-                        continue;
-                    }
-                    Err(e) => {
-                        eprintln!("picket proxy: cannot listen on {addr} (mesh port): {e}");
-                        return ExitCode::from(1);
-                    }
-                };
-                bound.push(
-                    listener
-                        .local_addr()
-                        .map(|a| format!("{a} (mesh)"))
-                        .unwrap_or_default(),
-                );
-                mesh_listeners.push(listener);
-            }
+        for &addr in &mesh_listen {
+            let listener = match bind_listener(addr, transparent, " (mesh port)") {
+                Ok(Some(l)) => l,
+                Ok(None) => continue,
+                Err(code) => return code,
+            };
+            bound.push(
+                listener
+                    .local_addr()
+                    .map(|a| format!("{a} (mesh)"))
+                    .unwrap_or_default(),
+            );
+            mesh_listeners.push(listener);
         }
         // Watching starts before the start-up line, so a change made after it is seen.
         if let Some(source) = source {
@@ -853,13 +838,15 @@ fn mesh_policy(args: &ProxyArgs) -> Result<MeshPolicy, String> {
 
 /// The mesh mTLS material and policy from the command line, loaded and checked (`None`
 /// without `--mesh-cert`).
-fn mesh_settings(args: &ProxyArgs) -> Result<Option<(MeshFiles, MeshSettings)>, String> {
+fn mesh_settings(
+    args: &ProxyArgs,
+    policy: &MeshPolicy,
+) -> Result<Option<(MeshFiles, MeshSettings)>, String> {
     let (Some(cert), Some(key), Some(bundle)) =
         (&args.mesh_cert, &args.mesh_key, &args.mesh_trust_bundle)
     else {
         return Ok(None);
     };
-    let policy = mesh_policy(args)?;
     let files = MeshFiles {
         cert: cert.clone(),
         key: key.clone(),
@@ -966,6 +953,26 @@ fn pack_policy(args: &ProxyArgs) -> Result<PackPolicy, String> {
         require_signature: args.require_signed_pack,
         allow_rollback: args.allow_pack_rollback,
     })
+}
+
+/// Binds one listener. `Ok(None)`: an IPv6 address in a pod without IPv6 (transparent mode),
+/// where the IPv4 listeners serve alone; `Err`: the exit code after saying why.
+fn bind_listener(
+    addr: SocketAddr,
+    transparent: bool,
+    what: &str,
+) -> Result<Option<tokio::net::TcpListener>, ExitCode> {
+    match gateway::bind(addr) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if transparent && addr.is_ipv6() && ipv6_unavailable(&e) => {
+            tracing::warn!(%addr, error = %e, "IPv6 not available; not listening there{what}");
+            Ok(None)
+        }
+        Err(e) => {
+            eprintln!("picket proxy: cannot listen on {addr}{what}: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
 }
 
 fn ipv6_unavailable(e: &std::io::Error) -> bool {
