@@ -71,6 +71,9 @@ pub struct AwaitingBody<'a> {
     pub head_blocked: bool,
 }
 
+/// Capacity of a scanning buffer kept from one request to the next.
+const SCRATCH_KEEP: usize = 2 << 10;
+
 /// Streaming HTTP/1 request inspection over arbitrary pieces of a connection's bytes.
 pub struct Http1Inspector<'e> {
     engine: &'e Engine,
@@ -205,6 +208,17 @@ impl<'e> Http1Inspector<'e> {
                     // `input` for the body.
                     let room = (self.cfg.head.max_head + 4).saturating_sub(self.buf.len());
                     let take = input.len().min(room.max(1));
+                    if self.buf.is_empty() {
+                        // The whole head in one piece (the common case): no copy into `buf`,
+                        // which then never holds more than a head split across pieces.
+                        if let Some(end) = find_head_end(&input[..take], 0) {
+                            self.wire += end as u64;
+                            let raw = input[..end].to_vec();
+                            input = &input[end..];
+                            self.start_request(raw, out);
+                            continue;
+                        }
+                    }
                     let search_from = scanned.saturating_sub(3);
                     self.buf.extend_from_slice(&input[..take]);
                     match find_head_end(&self.buf, search_from) {
@@ -213,7 +227,10 @@ impl<'e> Http1Inspector<'e> {
                             let extra = self.buf.len() - end;
                             input = &input[take - extra..];
                             self.wire += (take - extra) as u64;
-                            let raw: Vec<u8> = self.buf.drain(..).take(end).collect();
+                            // The buffer becomes the head: nothing is copied again, and no
+                            // capacity stays behind with the connection.
+                            let mut raw = std::mem::take(&mut self.buf);
+                            raw.truncate(end);
                             self.start_request(raw, out);
                         }
                         None if self.buf.len() > self.cfg.head.max_head => {
@@ -393,7 +410,10 @@ impl<'e> Http1Inspector<'e> {
         out: &mut Vec<InspectedRequest>,
     ) {
         let body_len = inspection.body_seen();
-        let (verdict, scratch) = inspection.finish_reusing();
+        let (verdict, mut scratch) = inspection.finish_reusing();
+        // Views of a head's values stay for the next request; a body's are let go, so an idle
+        // keep-alive connection does not keep them (issue 3: RSS at 1,000 connections).
+        scratch.trim(SCRATCH_KEEP);
         self.spare = scratch;
         out.push(InspectedRequest {
             head,

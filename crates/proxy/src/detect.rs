@@ -62,6 +62,12 @@ pub fn detect(first: &[u8]) -> Option<Protocol> {
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
     let bytes = &first[start..];
+    // Nothing but empty lines for a whole line's worth: the HTTP/1 path (which skips them
+    // without holding them) decides, so neither a buffer nor an uninspected tunnel grows
+    // from them.
+    if bytes.is_empty() && start >= MAX_FIRST_LINE {
+        return Some(Protocol::Http1);
+    }
     let &b0 = bytes.first()?;
     if b0 == 0x16 {
         return match bytes.get(1) {
@@ -129,6 +135,15 @@ pub fn is_tls_handshake(first: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endless_empty_lines_go_to_http1_inspection() {
+        assert_eq!(detect(&b"\r\n".repeat(64)), None);
+        assert_eq!(
+            detect(&b"\r\n".repeat(MAX_FIRST_LINE)),
+            Some(Protocol::Http1)
+        );
+    }
 
     #[test]
     fn decides_on_few_bytes() {

@@ -572,16 +572,19 @@ async fn detect_until(
     first: &mut Vec<u8>,
     deadline: Instant,
 ) -> Result<Option<Protocol>, ConnError> {
-    let mut buf = [0u8; 4096];
     loop {
         if let Some(p) = detect(first) {
             return Ok(Some(p));
         }
-        match tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await {
+        // Read straight into `first`: it becomes the connection's read buffer afterwards
+        // (see `serve_http1`), and a buffer inside this future would make every
+        // connection's task that much larger for its whole life.
+        first.reserve(READ_CHUNK);
+        match tokio::time::timeout_at(deadline, client_rd.read_buf(first)).await {
             Err(_) => return Ok(None),
             Ok(Err(e)) => return Err(ConnError::Client(e)),
             Ok(Ok(0)) => return Ok(Some(Protocol::Opaque)),
-            Ok(Ok(n)) => first.extend_from_slice(&buf[..n]),
+            Ok(Ok(_)) => {}
         }
     }
 }
@@ -659,20 +662,16 @@ async fn serve_http1(
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
     let peer = conn.peer;
-    let mut buf = vec![0u8; 16 << 10];
     // The engine is taken once per request: a reload applies from the next request on.
     let mut generation = shared.packs.generation();
     let mut engine = shared.packs.engine();
     let mut inspector = Http1Inspector::new(&engine, &cfg.inspect);
-    let mut held: Vec<u8> = Vec::new();
+    // The client's bytes not yet forwarded, and the connection's only read buffer: reads go
+    // straight into its spare capacity. The bytes read for detection are the start of the
+    // first request: the loop inspects them before it reads again.
+    let mut held: Vec<u8> = first;
     let hold_limit = cfg.inspect.head.max_head + cfg.inspect.body_limit + (64 << 10);
-    // The bytes read for detection are the start of the first request: the loop takes them
-    // from `buf` before it reads again.
-    if first.len() > buf.len() {
-        buf.resize(first.len(), 0);
-    }
-    buf[..first.len()].copy_from_slice(&first);
-    let mut preloaded = first.len();
+    let mut preloaded = held.len();
     // Bytes of the request in progress already forwarded (its head, for `Expect: 100-continue`).
     let mut early: Option<u64> = None;
     let mut done = Vec::new();
@@ -702,12 +701,14 @@ async fn serve_http1(
             if *draining.borrow() {
                 break Ok(());
             }
+            reserve_read(&mut held);
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, client_rd.read(&mut buf)) => r,
+                r = tokio::time::timeout_at(deadline, client_rd.read_buf(&mut held)) => r,
                 _ = draining.changed() => break Ok(()),
             }
         } else {
-            tokio::time::timeout_at(deadline, client_rd.read(&mut buf)).await
+            reserve_read(&mut held);
+            tokio::time::timeout_at(deadline, client_rd.read_buf(&mut held)).await
         };
         let n = match read {
             Err(_) if state == StreamState::Idle => break Err(ConnError::Idle(cfg.idle_timeout)),
@@ -731,12 +732,13 @@ async fn serve_http1(
             }
             Ok(Ok(n)) => n,
         };
+        // `held` ends with the `n` bytes just read (or preloaded).
+        let start = held.len() - n;
         if state == StreamState::Idle {
             request_start = Instant::now();
         }
-        held.extend_from_slice(&buf[..n]);
         let started = std::time::Instant::now();
-        inspector.push(&buf[..n], &mut done);
+        inspector.push(&held[start..start + n], &mut done);
         shared
             .metrics
             .inspection_seconds
@@ -896,6 +898,26 @@ impl UpstreamTiming {
 /// the upstream bytes it read but did not relay.
 type HandBack = (ReadHalf<UpstreamIo>, WriteHalf<ClientIo>, Vec<u8>);
 
+/// The relay's read buffer inside its task, and the one it uses while a response streams.
+const RELAY_SMALL: usize = 2 << 10;
+const RELAY_BURST: usize = 16 << 10;
+
+/// Free space a client read asks for in `held` (the connection's read buffer).
+const READ_CHUNK: usize = 8 << 10;
+
+/// Capacity of an empty `held` kept for the next request; a large request's buffer is let go.
+const HELD_KEEP: usize = 64 << 10;
+
+/// Makes room in `held` for the next client read.
+fn reserve_read(held: &mut Vec<u8>) {
+    if held.is_empty() && held.capacity() > HELD_KEEP {
+        *held = Vec::new();
+    }
+    if held.capacity() - held.len() < READ_CHUNK / 2 {
+        held.reserve(READ_CHUNK);
+    }
+}
+
 /// Most upstream bytes held back while they may be an HTTP/2 server preface.
 const MAX_EARLY_UPSTREAM: usize = 16 << 10;
 
@@ -956,10 +978,16 @@ impl Relay {
             if !early.is_empty() && send(&mut client_wr, &early).await.is_err() {
                 return (up_rd, client_wr, Vec::new());
             }
-            let mut buf = vec![0u8; 16 << 10];
+            drop(early);
+            // Responses are read into a small buffer inside the task first (a response to a
+            // small request usually fits); only a read that fills it brings in a larger one,
+            // freed when a read comes back short. An idle keep-alive connection so holds no
+            // read buffer of its own (issue 3: RSS at 1,000 connections).
+            let mut small = [0u8; RELAY_SMALL];
+            let mut burst: Vec<u8> = Vec::new();
             loop {
                 let n = tokio::select! {
-                    r = up_rd.read(&mut buf) => match r {
+                    r = up_rd.read(if burst.is_empty() { &mut small[..] } else { &mut burst[..] }) => match r {
                         Ok(n) if n > 0 => n,
                         _ => break,
                     },
@@ -972,8 +1000,13 @@ impl Relay {
                     },
                 };
                 response_timing.response_bytes();
+                let data = if burst.is_empty() {
+                    &small[..n]
+                } else {
+                    &burst[..n]
+                };
                 tokio::select! {
-                    w = send(&mut client_wr, &buf[..n]) => if w.is_err() {
+                    w = send(&mut client_wr, data) => if w.is_err() {
                         return (up_rd, client_wr, Vec::new());
                     },
                     k = &mut killed, if !finishing => match k {
@@ -981,11 +1014,18 @@ impl Relay {
                         // Finishing: the write goes on.
                         Err(_) => {
                             finishing = true;
-                            if send(&mut client_wr, &buf[..n]).await.is_err() {
+                            if send(&mut client_wr, data).await.is_err() {
                                 return (up_rd, client_wr, Vec::new());
                             }
                         }
                     },
+                }
+                if burst.is_empty() {
+                    if n == RELAY_SMALL {
+                        burst = vec![0u8; RELAY_BURST];
+                    }
+                } else if n < burst.len() {
+                    burst = Vec::new();
                 }
             }
             // The upstream finished (or failed): end the client's side with a FIN (over TLS,
@@ -1063,7 +1103,8 @@ impl Relay {
         let _ = send(&mut client_wr, FORBIDDEN).await;
         let _ = client_wr.shutdown().await;
         let until = Instant::now() + Duration::from_secs(1);
-        let mut sink = [0u8; 8192];
+        // On the heap: a buffer in this future would enlarge every connection's task.
+        let mut sink = vec![0u8; 8192];
         let mut discarded = 0usize;
         while discarded < (256 << 10) {
             match tokio::time::timeout_at(until, client_rd.read(&mut sink)).await {

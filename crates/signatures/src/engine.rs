@@ -144,6 +144,24 @@ pub struct Scratch {
     candidates: Vec<Candidate>,
 }
 
+impl Scratch {
+    /// Lets go of any buffer grown past `keep` bytes (a large body's views), so that what a
+    /// long-lived owner (one per connection) keeps between values stays small; buffers within
+    /// `keep` stay for reuse.
+    pub fn trim(&mut self, keep: usize) {
+        fn trim_buf(buf: &mut Vec<u8>, keep: usize) {
+            if buf.capacity() > keep {
+                *buf = Vec::new();
+            }
+        }
+        for buf in &mut self.bufs {
+            trim_buf(buf, keep);
+        }
+        trim_buf(&mut self.tmp, keep);
+        trim_buf(&mut self.lowered, keep);
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Candidate {
     pattern: u32,
