@@ -908,6 +908,17 @@ const READ_CHUNK: usize = 8 << 10;
 /// Capacity of an empty `held` kept for the next request; a large request's buffer is let go.
 const HELD_KEEP: usize = 64 << 10;
 
+/// One read of what is there now, without waiting: `None` when nothing is.
+fn read_now<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut rb = tokio::io::ReadBuf::new(buf);
+    match std::pin::Pin::new(rd).poll_read(&mut cx, &mut rb) {
+        std::task::Poll::Ready(Ok(())) => Some(Ok(rb.filled().len())),
+        std::task::Poll::Ready(Err(e)) => Some(Err(e)),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Makes room in `held` for the next client read.
 fn reserve_read(held: &mut Vec<u8>) {
     if held.is_empty() && held.capacity() > HELD_KEEP {
@@ -986,18 +997,32 @@ impl Relay {
             let mut small = [0u8; RELAY_SMALL];
             let mut burst: Vec<u8> = Vec::new();
             loop {
-                let n = tokio::select! {
-                    r = up_rd.read(if burst.is_empty() { &mut small[..] } else { &mut burst[..] }) => match r {
-                        Ok(n) if n > 0 => n,
-                        _ => break,
-                    },
-                    k = &mut killed, if !finishing => match k {
-                        Ok(()) => return (up_rd, client_wr, Vec::new()),
-                        Err(_) => {
-                            finishing = true;
-                            continue;
+                // While a response streams, read on into the burst buffer as long as bytes
+                // are there at once; when none are, let it go and wait in the small one.
+                let now = if burst.is_empty() {
+                    None
+                } else {
+                    read_now(&mut up_rd, &mut burst)
+                };
+                let n = match now {
+                    Some(Ok(n)) if n > 0 => n,
+                    Some(_) => break,
+                    None => {
+                        burst = Vec::new();
+                        tokio::select! {
+                            r = up_rd.read(&mut small) => match r {
+                                Ok(n) if n > 0 => n,
+                                _ => break,
+                            },
+                            k = &mut killed, if !finishing => match k {
+                                Ok(()) => return (up_rd, client_wr, Vec::new()),
+                                Err(_) => {
+                                    finishing = true;
+                                    continue;
+                                }
+                            },
                         }
-                    },
+                    }
                 };
                 response_timing.response_bytes();
                 let data = if burst.is_empty() {
@@ -1005,27 +1030,25 @@ impl Relay {
                 } else {
                     &burst[..n]
                 };
-                tokio::select! {
-                    w = send(&mut client_wr, data) => if w.is_err() {
-                        return (up_rd, client_wr, Vec::new());
-                    },
-                    k = &mut killed, if !finishing => match k {
-                        Ok(()) => return (up_rd, client_wr, Vec::new()),
-                        // Finishing: the write goes on.
-                        Err(_) => {
-                            finishing = true;
-                            if send(&mut client_wr, data).await.is_err() {
-                                return (up_rd, client_wr, Vec::new());
-                            }
+                // The write is not restarted when the relay is told to finish meanwhile: a
+                // write cut short and begun again would send its first bytes twice.
+                let stop = {
+                    let mut write = std::pin::pin!(send(&mut client_wr, data));
+                    loop {
+                        tokio::select! {
+                            w = &mut write => break w.is_err(),
+                            k = &mut killed, if !finishing => match k {
+                                Ok(()) => break true,
+                                Err(_) => finishing = true,
+                            },
                         }
-                    },
-                }
-                if burst.is_empty() {
-                    if n == RELAY_SMALL {
-                        burst = vec![0u8; RELAY_BURST];
                     }
-                } else if n < burst.len() {
-                    burst = Vec::new();
+                };
+                if stop {
+                    return (up_rd, client_wr, Vec::new());
+                }
+                if burst.is_empty() && n == RELAY_SMALL {
+                    burst = vec![0u8; RELAY_BURST];
                 }
             }
             // The upstream finished (or failed): end the client's side with a FIN (over TLS,

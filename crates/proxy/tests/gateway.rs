@@ -681,3 +681,51 @@ fn app_probes_are_answered_on_the_admin_port() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A client that half-closes while a large response is on its way gets exactly the response:
+/// picket finishing the relay while a write to the client is blocked must not begin that write
+/// again (its first bytes would arrive twice).
+#[test]
+fn a_large_response_reaches_a_half_closed_slow_client_intact() {
+    const BODY: usize = 16 << 20;
+    let body: Vec<u8> = (0..BODY).map(|i| (i % 251) as u8).collect();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let served = body.clone();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            served.len()
+        );
+        s.write_all(reply.as_bytes()).unwrap();
+        let _ = s.write_all(&served);
+    });
+    let p = Picket::start(upstream, &[]);
+    let mut c = TcpStream::connect(p.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    // The response fills the socket buffers and picket's write to us blocks; only then does
+    // picket see the end of the request stream.
+    std::thread::sleep(Duration::from_millis(600));
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    let split = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(got.len() - split, BODY, "body length");
+    assert!(got[split..] == body[..], "body bytes differ");
+    server.join().unwrap();
+}
