@@ -25,6 +25,7 @@ pub mod http1;
 pub mod json;
 pub mod multipart;
 pub mod protobuf;
+pub mod response;
 pub mod xml;
 
 pub mod inspect;
@@ -32,4 +33,5 @@ pub mod stream;
 
 pub use fields::{ExtractError, ExtractLimits, FieldSink};
 pub use inspect::{Decision, InspectConfig, OverLimit, RequestInspection, Verdict};
+pub use response::{RequestMeta, ResponseError, ResponseFramer, ResponseLimits};
 pub use stream::{inspect_bytes, AwaitingBody, Http1Inspector, InspectedRequest, StreamState};
