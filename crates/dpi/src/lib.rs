@@ -13,6 +13,10 @@
 //!   codings through [`decode`], and hands bodies to the extractors [`json`], [`xml`],
 //!   [`form`], [`multipart`], [`grpc`] and [`protobuf`] through the [`FieldSink`] interface.
 //!
+//! One module looks the other way: [`response`] follows where HTTP/1 *responses* end on an
+//! upstream connection (it inspects nothing), so the proxy knows when the connection can be
+//! reused.
+//!
 //! Every buffer a peer can grow is bounded by [`InspectConfig`]; every malformed input is a
 //! named anomaly or a typed error, never a panic.
 

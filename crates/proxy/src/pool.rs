@@ -278,11 +278,6 @@ impl Pool {
             }
         });
     }
-
-    /// Idle connections now (for tests).
-    pub fn idle_count(&self) -> usize {
-        self.lock().total
-    }
 }
 
 struct NoopWake;
