@@ -550,13 +550,16 @@ async fn serve_plain_upstream(
     };
     if reused && protocol != Some(Protocol::Http1) {
         // The pooled connection served HTTP/1: the client wants something else.
+        let track = relay.track.clone();
         let Some((up_rd, client_wr, _)) = relay.stop().await else {
             return Err(ConnError::Client(std::io::Error::other(
                 "response relay gone",
             )));
         };
+        // Nothing came from the upstream meanwhile (nothing the relay read and passed on).
+        let untouched = track.is_some_and(|t| t.state() == (true, true));
         let old = rejoin(up_rd, up_wr);
-        if first.is_empty() && protocol == Some(Protocol::Opaque) {
+        if first.is_empty() && protocol == Some(Protocol::Opaque) && untouched {
             // The client closed without a byte (a TCP health check): the upstream saw nothing.
             if let (Some(io), Some(pool)) = (old, &shared.pool) {
                 pool.checkin(key, io, None);

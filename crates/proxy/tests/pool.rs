@@ -185,3 +185,29 @@ fn pooling_can_be_turned_off() {
     let conns: BTreeSet<u64> = (0..3).map(|_| get(&p, "/")).collect();
     assert_eq!(conns.len(), 3);
 }
+
+#[test]
+fn a_tcp_health_check_leaves_the_pooled_connection_alone() {
+    let b = pool_backend(None);
+    let p = Picket::start(b.addr, &[]);
+    let first = get(&p, "/");
+    // Connect and close without a byte, as a tcpSocket probe does.
+    for _ in 0..3 {
+        drop(TcpStream::connect(p.addr).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&p, "/"), first);
+    // A client that is not HTTP/1 gets a fresh connection, never the pooled one.
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"\x16\x03\x01\x00\x05hello").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+    std::thread::sleep(Duration::from_millis(30));
+    let after = get(&p, "/");
+    assert_ne!(
+        after, first,
+        "the pooled connection went to an opaque client"
+    );
+}
