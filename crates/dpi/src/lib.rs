@@ -13,6 +13,10 @@
 //!   codings through [`decode`], and hands bodies to the extractors [`json`], [`xml`],
 //!   [`form`], [`multipart`], [`grpc`] and [`protobuf`] through the [`FieldSink`] interface.
 //!
+//! One module looks the other way: [`response`] follows where HTTP/1 *responses* end on an
+//! upstream connection (it inspects nothing), so the proxy knows when the connection can be
+//! reused.
+//!
 //! Every buffer a peer can grow is bounded by [`InspectConfig`]; every malformed input is a
 //! named anomaly or a typed error, never a panic.
 
@@ -25,6 +29,7 @@ pub mod http1;
 pub mod json;
 pub mod multipart;
 pub mod protobuf;
+pub mod response;
 pub mod xml;
 
 pub mod inspect;
@@ -32,4 +37,5 @@ pub mod stream;
 
 pub use fields::{ExtractError, ExtractLimits, FieldSink};
 pub use inspect::{Decision, InspectConfig, OverLimit, RequestInspection, Verdict};
+pub use response::{RequestMeta, ResponseError, ResponseFramer, ResponseLimits};
 pub use stream::{inspect_bytes, AwaitingBody, Http1Inspector, InspectedRequest, StreamState};

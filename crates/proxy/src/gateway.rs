@@ -1,7 +1,11 @@
 //! `picket proxy`'s data path for HTTP/1.x: gateway mode (one listener, one fixed upstream) and
 //! transparent mode (listeners that take each connection's original destination).
 //!
-//! One client connection is paired with one upstream connection. Client bytes go through the
+//! One client connection is paired with one upstream connection at a time: a new one, or for
+//! HTTP/1 one taken from the idle pool ([`crate::pool`]); when the client leaves between
+//! requests and every response has reached it, a reusable HTTP/1 upstream connection goes back
+//! to the pool ([`give_back`]; the relay feeds a [`ResponseFramer`] to know where responses
+//! end). Client bytes go through the
 //! [`Http1Inspector`] and are held until the request they belong to has a verdict; an allowed
 //! request is forwarded *exactly as the client sent it* (header-name case, order and spacing
 //! included: what was inspected is what the application gets), a blocked one resets the client
@@ -29,7 +33,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use picket_dpi::{Decision, Http1Inspector, InspectConfig, InspectedRequest, StreamState};
+use picket_dpi::{
+    Decision, Http1Inspector, InspectConfig, InspectedRequest, RequestMeta, ResponseError,
+    ResponseFramer, StreamState,
+};
 use picket_mtls::{AcceptedPeers, MeshProtocol};
 use picket_signatures::Engine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -44,6 +51,7 @@ use crate::http2::H2Settings;
 use crate::mesh::{Inbound, MeshSettings};
 pub use crate::metrics::Direction;
 use crate::metrics::{Metrics, Proto, RequestLabels, SignatureLabels};
+use crate::pool::{KindLabel, Pool, PoolConfig, PoolKey, PoolKind};
 use crate::prefixed::Prefixed;
 use crate::reload::PackStore;
 
@@ -90,6 +98,8 @@ pub struct GatewayConfig {
     /// Transparent mode with mesh certificates: which original destinations are mesh peers
     /// ([`crate::mesh_probe`]); outbound connections to them become mesh tunnels.
     pub mesh_probe: Option<Arc<crate::mesh_probe::MeshProbe>>,
+    /// Idle HTTP/1 upstream connections kept for reuse ([`crate::pool`]).
+    pub pool: PoolConfig,
 }
 
 /// How a blocked HTTP request (HTTP/1, or an HTTP/2 stream that is not gRPC) is refused.
@@ -261,6 +271,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Turns true on SIGTERM: idle keep-alive connections close, HTTP/2 ones send GOAWAY.
     pub(crate) draining: watch::Receiver<bool>,
+    /// Idle HTTP/1 upstream connections (`None`: pooling is off).
+    pub(crate) pool: Option<Arc<Pool>>,
     next_request: AtomicU64,
     id_prefix: u64,
 }
@@ -279,7 +291,13 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
+    let pool = Arc::new(Pool::new(cfg.pool, metrics.pool.clone()));
+    let pool = pool.enabled().then(|| {
+        pool.spawn_sweeper();
+        pool
+    });
     let shared = Arc::new(Shared {
+        pool,
         cfg,
         packs,
         log,
@@ -485,21 +503,26 @@ async fn serve_plain_upstream(
     shared: &Arc<Shared>,
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
-    let upstream =
-        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(conn.upstream)).await {
-            Err(_) => return Err(ConnError::UpstreamTimeout(conn.upstream)),
-            Ok(Err(source)) => {
-                return Err(ConnError::Upstream {
-                    addr: conn.upstream,
-                    source,
-                })
-            }
-            Ok(Ok(s)) => s,
-        };
-    let _ = upstream.set_nodelay(true);
+    let opaque_port = cfg.opaque_ports.contains(&conn.upstream.port());
+    // A pooled connection is taken when the client may speak HTTP/1: not on an opaque port,
+    // not on a mesh connection whose ALPN said HTTP/2 or opaque.
+    let key = PoolKey {
+        addr: conn.upstream,
+        kind: PoolKind::Plain,
+    };
+    let pooled = match (&shared.pool, known) {
+        (Some(pool), None | Some(Protocol::Http1)) if !opaque_port => pool.checkout(&key),
+        _ => None,
+    };
+    let reused = pooled.is_some();
+    let upstream = match pooled {
+        Some(p) => p.io,
+        None => connect_plain(conn.upstream, shared).await?,
+    };
+    shared.metrics.pool.count(KindLabel::plain, reused);
     let (mut client_rd, client_wr) = tokio::io::split(client);
-    let (up_rd, mut up_wr) = tokio::io::split(UpstreamIo::Plain(upstream));
-    let relay = Relay::start(up_rd, client_wr, shared);
+    let (up_rd, mut up_wr) = tokio::io::split(upstream);
+    let mut relay = Relay::start(up_rd, client_wr, shared);
 
     let mut first = Vec::new();
     let protocol = if known.is_some() {
@@ -525,7 +548,50 @@ async fn serve_plain_upstream(
             }
         }
     };
-    dispatch(protocol, first, client_rd, up_wr, relay, conn, shared).await
+    if reused && protocol != Some(Protocol::Http1) {
+        // The pooled connection served HTTP/1: the client wants something else.
+        let track = relay.track.clone();
+        let Some((up_rd, client_wr, _)) = relay.stop().await else {
+            return Err(ConnError::Client(std::io::Error::other(
+                "response relay gone",
+            )));
+        };
+        // Nothing came from the upstream meanwhile (nothing the relay read and passed on).
+        let untouched = track.is_some_and(|t| t.state() == (true, true));
+        let old = rejoin(up_rd, up_wr);
+        if first.is_empty() && protocol == Some(Protocol::Opaque) && untouched {
+            // The client closed without a byte (a TCP health check): the upstream saw nothing.
+            if let (Some(io), Some(pool)) = (old, &shared.pool) {
+                pool.checkin(key, io, None);
+            }
+            let mut client_wr = client_wr;
+            let _ = tokio::time::timeout(Duration::from_secs(1), client_wr.shutdown()).await;
+            return Ok(());
+        }
+        drop(old);
+        let fresh = connect_plain(conn.upstream, shared).await?;
+        shared.metrics.pool.count(KindLabel::plain, false);
+        let (up_rd, new_wr) = tokio::io::split(fresh);
+        up_wr = new_wr;
+        relay = Relay::start(up_rd, client_wr, shared);
+    }
+    let pool_key = (protocol == Some(Protocol::Http1)).then_some(key);
+    dispatch(
+        protocol, first, client_rd, up_wr, relay, conn, pool_key, shared,
+    )
+    .await
+}
+
+/// A new plain TCP connection to the upstream, within the connect timeout.
+async fn connect_plain(addr: SocketAddr, shared: &Shared) -> Result<UpstreamIo, ConnError> {
+    let upstream =
+        match tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnError::UpstreamTimeout(addr)),
+            Ok(Err(source)) => return Err(ConnError::Upstream { addr, source }),
+            Ok(Ok(s)) => s,
+        };
+    let _ = upstream.set_nodelay(true);
+    Ok(UpstreamIo::Plain(upstream))
 }
 
 /// Gateway mode with a mesh upstream: the client's protocol is detected first, because the
@@ -556,13 +622,36 @@ async fn serve_to_mesh(
         }
     };
     let offered = protocol.map_or(MeshProtocol::Opaque, crate::mesh::mesh_protocol);
-    let (upstream, server) =
-        crate::mesh::connect_upstream(conn.upstream, mesh, peers, offered, cfg).await?;
-    shared.metrics.mesh_peer(conn.direction, server.as_str());
-    conn.peer_identity = Some(server.as_str().into());
+    // HTTP/1 mesh connections are pooled per destination and accepted-peer expectation.
+    let pool_key = (offered == MeshProtocol::Http1).then(|| PoolKey {
+        addr: conn.upstream,
+        kind: PoolKind::MeshHttp1(peers.clone()),
+    });
+    let pooled = match (&shared.pool, &pool_key) {
+        (Some(pool), Some(key)) => pool.checkout(key),
+        _ => None,
+    };
+    let upstream = match pooled {
+        Some(p) => {
+            shared.metrics.pool.count(KindLabel::mesh, true);
+            conn.peer_identity = p.peer;
+            p.io
+        }
+        None => {
+            let (upstream, server) =
+                crate::mesh::connect_upstream(conn.upstream, mesh, peers, offered, cfg).await?;
+            shared.metrics.mesh_peer(conn.direction, server.as_str());
+            shared.metrics.pool.count(KindLabel::mesh, false);
+            conn.peer_identity = Some(server.as_str().into());
+            upstream
+        }
+    };
     let (up_rd, up_wr) = tokio::io::split(upstream);
     let relay = Relay::start(up_rd, client_wr, shared);
-    dispatch(protocol, first, client_rd, up_wr, relay, conn, shared).await
+    dispatch(
+        protocol, first, client_rd, up_wr, relay, conn, pool_key, shared,
+    )
+    .await
 }
 
 /// Reads the client's first bytes into `first` until [`detect`] decides, or `deadline`
@@ -590,7 +679,9 @@ async fn detect_until(
 }
 
 /// Hands the connection to the path of its protocol (`None`: an opaque port, not detected).
-/// `first` holds the client bytes already read.
+/// `first` holds the client bytes already read; `pool_key` is where the upstream connection
+/// goes back when an HTTP/1 client leaves it idle.
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     protocol: Option<Protocol>,
     first: Vec<u8>,
@@ -598,13 +689,14 @@ async fn dispatch(
     up_wr: WriteHalf<UpstreamIo>,
     mut relay: Relay,
     conn: ConnInfo,
+    pool_key: Option<PoolKey>,
     shared: &Arc<Shared>,
 ) -> Result<(), ConnError> {
     match protocol {
         Some(Protocol::Http1) => {
             shared.metrics.detected("http1", "inspected");
             relay.open();
-            serve_http1(first, client_rd, up_wr, relay, conn, shared).await
+            serve_http1(first, client_rd, up_wr, relay, conn, pool_key, shared).await
         }
         Some(Protocol::H2) => {
             shared.metrics.detected("h2", "inspected");
@@ -651,13 +743,16 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result
 }
 
 /// The HTTP/1 loop: every request is inspected before any of it is forwarded; `first` is the
-/// start of the first request (read for detection).
+/// start of the first request (read for detection). When the client leaves between requests
+/// and the upstream connection is idle and reusable, it goes back to the pool under
+/// `pool_key` ([`give_back`]).
 async fn serve_http1(
     first: Vec<u8>,
     mut client_rd: ReadHalf<ClientIo>,
     mut up_wr: WriteHalf<UpstreamIo>,
     relay: Relay,
     conn: ConnInfo,
+    pool_key: Option<PoolKey>,
     shared: &Arc<Shared>,
 ) -> Result<(), ConnError> {
     let cfg = &shared.cfg;
@@ -676,6 +771,8 @@ async fn serve_http1(
     let mut early: Option<u64> = None;
     let mut done = Vec::new();
     let mut request_start = Instant::now();
+    // The client left between requests, with nothing of a request forwarded in part.
+    let mut clean_end = false;
     let result = loop {
         if inspector.state() == StreamState::Idle
             && held.is_empty()
@@ -710,14 +807,19 @@ async fn serve_http1(
             reserve_read(&mut held);
             tokio::time::timeout_at(deadline, client_rd.read_buf(&mut held)).await
         };
+        let between_requests = state == StreamState::Idle && held.is_empty() && early.is_none();
         let n = match read {
-            Err(_) if state == StreamState::Idle => break Err(ConnError::Idle(cfg.idle_timeout)),
+            Err(_) if state == StreamState::Idle => {
+                clean_end = between_requests;
+                break Err(ConnError::Idle(cfg.idle_timeout));
+            }
             Err(_) => break Err(ConnError::RequestTimeout(cfg.request_timeout)),
             Ok(Err(e)) => break Err(ConnError::Client(e)),
             Ok(Ok(0)) => {
                 // The client finished sending. A request still in progress is judged as it
                 // stands (an attack in a truncated request is still logged); nothing more is
                 // forwarded, and the upstream sees the end of the stream.
+                clean_end = between_requests;
                 inspector.finish(&mut done);
                 for req in done.drain(..) {
                     match req.verdict.decision() {
@@ -744,8 +846,9 @@ async fn serve_http1(
             .inspection_seconds
             .observe(started.elapsed().as_secs_f64());
         let forwarding = !done.is_empty();
+        let track = relay.track.as_deref();
         match forward_judged(
-            shared, &engine, &mut done, &mut held, &mut up_wr, &conn, &mut early,
+            shared, &engine, &mut done, &mut held, &mut up_wr, &conn, &mut early, track,
         )
         .await?
         {
@@ -755,7 +858,7 @@ async fn serve_http1(
                 }
                 let protect = cfg.mode == Mode::Protect;
                 forward_head_early(
-                    &inspector, &mut held, &mut up_wr, &conn, &mut early, protect,
+                    &inspector, &mut held, &mut up_wr, &conn, &mut early, protect, track,
                 )
                 .await?;
                 let past_limit = forward_past_limit(
@@ -766,6 +869,7 @@ async fn serve_http1(
                     &mut up_wr,
                     &conn,
                     &mut early,
+                    track,
                 )
                 .await?;
                 if let Next::Reset = past_limit {
@@ -804,6 +908,18 @@ async fn serve_http1(
             return Ok(());
         }
     };
+    // A clean end: once every response has reached the client, the upstream connection may go
+    // back to the pool.
+    let relay = match (pool_key, clean_end && !*shared.draining.borrow()) {
+        (Some(key), true) => match give_back(relay, up_wr, key, &conn, shared).await {
+            GiveBack::Pooled => return result,
+            GiveBack::Kept(r, w) => {
+                up_wr = w;
+                r
+            }
+        },
+        _ => relay,
+    };
     // Let the responses to what was already forwarded reach the client; the upstream sees the
     // end of the stream, so an idle keep-alive upstream closes and the relay ends. A peer that
     // keeps the upstream side open gets the idle timeout, not forever.
@@ -815,6 +931,113 @@ async fn serve_http1(
         tracing::info!(peer = %peer, "upstream kept the connection open after the client left");
     }
     result
+}
+
+enum GiveBack {
+    /// The upstream connection is in the pool and the client's side closed.
+    Pooled,
+    /// Not reusable: the relay and the write half, to finish the old way.
+    Kept(Relay, WriteHalf<UpstreamIo>),
+}
+
+/// The client left between requests: waits (at most the idle timeout) until every forwarded
+/// request has its whole response relayed, then, if the framer says the connection is
+/// reusable and at a response boundary, stops the relay, closes the client's side and puts
+/// the upstream connection in the pool.
+async fn give_back(
+    mut relay: Relay,
+    up_wr: WriteHalf<UpstreamIo>,
+    key: PoolKey,
+    conn: &ConnInfo,
+    shared: &Shared,
+) -> GiveBack {
+    let (Some(pool), Some(track)) = (shared.pool.as_ref(), relay.track.clone()) else {
+        return GiveBack::Kept(relay, up_wr);
+    };
+    let deadline = Instant::now() + shared.cfg.idle_timeout;
+    loop {
+        let changed = track.changed.notified();
+        tokio::pin!(changed);
+        // Registered before the check, so a change in between is not missed.
+        changed.as_mut().enable();
+        let (idle, reusable) = track.state();
+        if !reusable {
+            return GiveBack::Kept(relay, up_wr);
+        }
+        if idle {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return GiveBack::Kept(relay, up_wr);
+        }
+    }
+    let Some((up_rd, mut client_wr, _)) = relay.stop().await else {
+        return GiveBack::Pooled;
+    };
+    // Stopping cuts a relay in the middle of bytes it had read (the framer is then told).
+    let upstream = rejoin(up_rd, up_wr);
+    let _ = tokio::time::timeout(Duration::from_secs(1), client_wr.shutdown()).await;
+    if let (Some(io), (true, true)) = (upstream, track.state()) {
+        let peer = match key.kind {
+            PoolKind::MeshHttp1(_) => conn.peer_identity.clone(),
+            PoolKind::Plain => None,
+        };
+        let addr = key.addr;
+        if pool.checkin(key, io, peer) {
+            tracing::debug!(peer = %conn.peer, upstream = %addr, "upstream connection pooled");
+        }
+    }
+    GiveBack::Pooled
+}
+
+/// The responses on one upstream connection, as far as pooling needs them: the relay feeds the
+/// bytes it delivered to the client, the request loop tells it each request it forwards.
+pub(crate) struct ResponseTrack {
+    framer: std::sync::Mutex<ResponseFramer>,
+    /// Told when the connection turns idle or not reusable.
+    changed: tokio::sync::Notify,
+}
+
+impl ResponseTrack {
+    fn new() -> Self {
+        ResponseTrack {
+            framer: std::sync::Mutex::new(ResponseFramer::default()),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ResponseFramer> {
+        self.framer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request is about to go upstream.
+    fn expect(&self, head: &picket_dpi::http1::Head) {
+        self.lock()
+            .request(RequestMeta::new(head.method(), head.keep_alive()));
+    }
+
+    /// Response bytes the client has been sent.
+    fn feed(&self, bytes: &[u8]) {
+        let settled = {
+            let mut f = self.lock();
+            f.push(bytes);
+            f.idle() || !f.reusable()
+        };
+        if settled {
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn stop(&self, why: ResponseError) {
+        self.lock().stop(why);
+        self.changed.notify_waiters();
+    }
+
+    /// (idle, reusable)
+    fn state(&self) -> (bool, bool) {
+        let f = self.lock();
+        (f.idle(), f.reusable())
+    }
 }
 
 /// Relays the rest of the connection as opaque bytes: what was already read first, then
@@ -856,6 +1079,8 @@ struct Relay {
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     gate: Option<tokio::sync::oneshot::Sender<()>>,
     timing: Arc<UpstreamTiming>,
+    /// Where the responses stand, when pooling is on.
+    track: Option<Arc<ResponseTrack>>,
 }
 
 impl Drop for Relay {
@@ -955,6 +1180,21 @@ impl Relay {
     ) -> Relay {
         let timing = Arc::new(UpstreamTiming::new(shared.metrics.upstream_seconds.clone()));
         let response_timing = timing.clone();
+        let track = shared.pool.as_ref().map(|_| Arc::new(ResponseTrack::new()));
+        let relayed = track.clone();
+        let delivered = move |bytes: &[u8]| {
+            if let Some(t) = &relayed {
+                t.feed(bytes);
+            }
+        };
+        let cut = {
+            let track = track.clone();
+            move || {
+                if let Some(t) = &track {
+                    t.stop(ResponseError::Closed);
+                }
+            }
+        };
         let (kill, mut killed) = tokio::sync::oneshot::channel::<()>();
         let (gate, mut gated) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -986,13 +1226,17 @@ impl Relay {
             }
             // From here on a hand-back fails at once (see `hand_back`).
             drop(gated);
-            if !early.is_empty() && send(&mut client_wr, &early).await.is_err() {
-                return (up_rd, client_wr, Vec::new());
+            if !early.is_empty() {
+                if send(&mut client_wr, &early).await.is_err() {
+                    cut();
+                    return (up_rd, client_wr, Vec::new());
+                }
+                delivered(&early);
             }
             drop(early);
             // Responses are read into a small buffer inside the task first (a response to a
             // small request usually fits); only a read that fills it brings in a larger one,
-            // freed when a read comes back short. An idle keep-alive connection so holds no
+            // kept while more bytes are there at once. An idle keep-alive connection so holds no
             // read buffer of its own (issue 3: RSS at 1,000 connections).
             let mut small = [0u8; RELAY_SMALL];
             let mut burst: Vec<u8> = Vec::new();
@@ -1006,13 +1250,19 @@ impl Relay {
                 };
                 let n = match now {
                     Some(Ok(n)) if n > 0 => n,
-                    Some(_) => break,
+                    Some(_) => {
+                        cut();
+                        break;
+                    }
                     None => {
                         burst = Vec::new();
                         tokio::select! {
                             r = up_rd.read(&mut small) => match r {
                                 Ok(n) if n > 0 => n,
-                                _ => break,
+                                _ => {
+                                    cut();
+                                    break;
+                                }
                             },
                             k = &mut killed, if !finishing => match k {
                                 Ok(()) => return (up_rd, client_wr, Vec::new()),
@@ -1037,6 +1287,7 @@ impl Relay {
                     loop {
                         tokio::select! {
                             w = &mut write => break w.is_err(),
+                            // Stopped with bytes in hand: the connection is mid-response.
                             k = &mut killed, if !finishing => match k {
                                 Ok(()) => break true,
                                 Err(_) => finishing = true,
@@ -1045,8 +1296,10 @@ impl Relay {
                     }
                 };
                 if stop {
+                    cut();
                     return (up_rd, client_wr, Vec::new());
                 }
+                delivered(data);
                 if burst.is_empty() && n == RELAY_SMALL {
                     burst = vec![0u8; RELAY_BURST];
                 }
@@ -1061,6 +1314,7 @@ impl Relay {
             kill: Some(kill),
             gate: Some(gate),
             timing,
+            track,
         }
     }
 
@@ -1148,6 +1402,7 @@ enum Next {
 }
 
 /// Forwards (or refuses) every request the inspector completed, in order.
+#[allow(clippy::too_many_arguments)]
 async fn forward_judged(
     shared: &Shared,
     engine: &Engine,
@@ -1156,6 +1411,7 @@ async fn forward_judged(
     up_wr: &mut WriteHalf<UpstreamIo>,
     conn: &ConnInfo,
     early: &mut Option<u64>,
+    track: Option<&ResponseTrack>,
 ) -> Result<Next, ConnError> {
     let cfg = &shared.cfg;
     for req in done.drain(..) {
@@ -1169,7 +1425,16 @@ async fn forward_judged(
             record(shared, engine, &req, conn, Event::Alert);
         }
         // The first request to complete is the one whose head may already have gone ahead.
-        let already = early.take().unwrap_or(0);
+        let already = match early.take() {
+            Some(a) => a,
+            None => {
+                // Told before the first byte goes, so the response cannot come first.
+                if let Some(t) = track {
+                    t.expect(&req.head);
+                }
+                0
+            }
+        };
         let n = (req.wire_len.saturating_sub(already) as usize).min(held.len());
         send(up_wr, &held[..n])
             .await
@@ -1195,6 +1460,7 @@ async fn forward_head_early(
     conn: &ConnInfo,
     early: &mut Option<u64>,
     protect: bool,
+    track: Option<&ResponseTrack>,
 ) -> Result<(), ConnError> {
     if early.is_some() {
         return Ok(());
@@ -1204,6 +1470,9 @@ async fn forward_head_early(
     };
     if !a.head.expects_continue() || (a.head_blocked && protect) {
         return Ok(());
+    }
+    if let Some(t) = track {
+        t.expect(a.head);
     }
     let n = (a.head_wire_len as usize).min(held.len());
     send(up_wr, &held[..n])
@@ -1221,6 +1490,7 @@ async fn forward_head_early(
 /// arrives, while the inspector follows its framing so that the next request on the
 /// connection is found and inspected as usual. Memory stays at the body limit whatever the
 /// size of the upload. The request is counted and logged (alert) when it ends, like any other.
+#[allow(clippy::too_many_arguments)]
 async fn forward_past_limit(
     shared: &Shared,
     engine: &Engine,
@@ -1229,6 +1499,7 @@ async fn forward_past_limit(
     up_wr: &mut WriteHalf<UpstreamIo>,
     conn: &ConnInfo,
     early: &mut Option<u64>,
+    track: Option<&ResponseTrack>,
 ) -> Result<Next, ConnError> {
     if let Some(req) = inspector.judge_over_limit() {
         if req.verdict.decision() == Decision::Block && shared.cfg.mode == Mode::Protect {
@@ -1241,6 +1512,12 @@ async fn forward_past_limit(
     if inspector.streaming_body() && !held.is_empty() {
         // Everything held belongs to the request in progress: requests that ended in the
         // same read were forwarded (or refused) by `forward_judged` already.
+        if let (None, Some(t)) = (*early, track) {
+            match inspector.awaiting_body() {
+                Some(a) => t.expect(a.head),
+                None => t.stop(ResponseError::Tunnel),
+            }
+        }
         send(up_wr, held)
             .await
             .map_err(upstream_err(conn.upstream))?;

@@ -16,6 +16,7 @@ pub mod mesh;
 pub mod mesh_probe;
 pub mod metrics;
 pub mod packs;
+pub mod pool;
 pub mod prefixed;
 pub mod probes;
 pub mod reload;

@@ -141,6 +141,16 @@ struct ProxyArgs {
     /// Seconds to connect to the upstream.
     #[arg(long, default_value_t = 5)]
     connect_timeout: u64,
+    /// Milliseconds an idle HTTP/1 upstream connection stays in the pool (below common server
+    /// keep-alive timeouts: Node's is 5 s).
+    #[arg(long, default_value_t = 4000)]
+    upstream_idle_timeout_ms: u64,
+    /// Idle pooled upstream connections per destination; 0 turns pooling off.
+    #[arg(long, default_value_t = 16)]
+    upstream_pool_max_per_destination: usize,
+    /// Idle pooled upstream connections in all.
+    #[arg(long, default_value_t = 1024)]
+    upstream_pool_max_idle: usize,
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
@@ -538,6 +548,11 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         },
         mesh,
         mesh_probe: None,
+        pool: picket::pool::PoolConfig {
+            max_per_destination: args.upstream_pool_max_per_destination,
+            max_total: args.upstream_pool_max_idle,
+            idle_timeout: Duration::from_millis(args.upstream_idle_timeout_ms),
+        },
     };
     // The mesh port: in transparent mode on 15443 unless given; with certificates from files
     // or from the identity service.

@@ -113,6 +113,8 @@ pub struct Metrics {
     pub inbound_denied: Family<ReasonLabels, Counter>,
     /// Transparent outbound mesh probes, and the probe cache's size ([`crate::mesh_probe`]).
     pub mesh_probe: crate::mesh_probe::ProbeMetrics,
+    /// Upstream connections by kind and new/reused, and the idle pool ([`crate::pool`]).
+    pub pool: crate::pool::PoolMetrics,
     peer_labels: crate::mesh::PeerLabels,
 }
 
@@ -251,7 +253,19 @@ impl Metrics {
             "Destination IPs in the mesh probe cache (answers and probes in flight)",
             mesh_probe.entries.clone(),
         );
+        let pool = crate::pool::PoolMetrics::default();
+        registry.register(
+            "upstream_connections",
+            "Upstream connections used for HTTP/1 and other client connections, by kind (plain, mesh) and result (new, reused from the idle pool)",
+            pool.connections.clone(),
+        );
+        registry.register(
+            "upstream_idle_connections",
+            "Idle upstream connections in the pool",
+            pool.idle.clone(),
+        );
         Metrics {
+            pool,
             inbound_denied,
             mesh_renewals,
             mesh_probe,

@@ -219,23 +219,18 @@ fn not_ready_until_the_identity_service_answers_then_the_issued_identities_cross
     assert_eq!(v["event"], "block", "{v}");
     assert_eq!(v["direction"], "inbound", "{v}");
     assert_eq!(v["peer_identity"], CLIENT_ID, "{v}");
-    // And each side counted the other.
-    assert_eq!(
-        metric(
-            p.server_admin(),
-            &format!("picket_mesh_connections_total{{direction=\"inbound\",peer=\"{CLIENT_ID}\"}}")
-        ),
-        2.0
+    // And each side counted the other: one mesh connection per handshake, two requests on
+    // one or two of them (the client side pools the first connection when curl leaves).
+    let inbound = metric(
+        p.server_admin(),
+        &format!("picket_mesh_connections_total{{direction=\"inbound\",peer=\"{CLIENT_ID}\"}}"),
     );
-    assert_eq!(
-        metric(
-            p.client_admin(),
-            &format!(
-                "picket_mesh_connections_total{{direction=\"outbound\",peer=\"{SERVER_ID}\"}}"
-            )
-        ),
-        2.0
+    let outbound = metric(
+        p.client_admin(),
+        &format!("picket_mesh_connections_total{{direction=\"outbound\",peer=\"{SERVER_ID}\"}}"),
     );
+    assert!((1.0..=2.0).contains(&inbound), "{inbound}");
+    assert_eq!(inbound, outbound);
 }
 
 #[test]

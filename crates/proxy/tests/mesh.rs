@@ -685,3 +685,52 @@ fn a_server_first_protocol_gets_a_tcp_tunnel_and_late_http_is_still_inspected() 
     assert_eq!(v["peer_identity"], CLIENT_ID, "{v}");
     p.client.no_more_logs();
 }
+
+#[test]
+fn sequential_client_connections_reuse_one_mesh_connection() {
+    let app = backend();
+    let p = pair(app.addr, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = p.client.admin.expect("admin address");
+    for i in 0..10 {
+        let (rc, body) = curl(&[&p.client.url(&format!("/seq/{i}"))]);
+        assert_eq!(rc, 0, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["path"], format!("/seq/{i}"));
+        // Picket pools the connection when it sees curl's close.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let handshakes = metric(
+        admin,
+        "picket_mesh_connections_total{direction=\"outbound\"",
+    );
+    let new = metric(
+        admin,
+        r#"picket_upstream_connections_total{kind="mesh",result="new"}"#,
+    );
+    let reused = metric(
+        admin,
+        r#"picket_upstream_connections_total{kind="mesh",result="reused"}"#,
+    );
+    assert!(
+        handshakes <= 2.0,
+        "{handshakes} mesh handshakes for 10 requests"
+    );
+    assert_eq!(new, handshakes);
+    assert_eq!(new + reused, 10.0);
+    assert_eq!(metric(admin, "picket_upstream_idle_connections "), 1.0);
+    // An attack still is refused on the client side, and its mesh connection is not reused.
+    let (rc, _) = curl(&["-A", "() { :; }; /bin/id", &p.client.url("/cgi-bin/x")]);
+    assert_eq!(rc, CURL_RESET);
+    let v = p.client.next_log();
+    assert_eq!(v["peer_identity"], SERVER_ID, "{v}");
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(curl(&[&p.client.url("/after")]).0, 0);
+    assert_eq!(
+        metric(
+            admin,
+            "picket_mesh_connections_total{direction=\"outbound\""
+        ),
+        handshakes + 1.0,
+        "the blocked request's mesh connection was dropped"
+    );
+}
