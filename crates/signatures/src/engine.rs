@@ -24,7 +24,7 @@ use crate::anomaly::Anomaly;
 use crate::matcher::LiteralMatcher;
 use crate::pack::{build_regex, Action, Detection, ExclusionEffect, Pack, PackError, Signature};
 use crate::target::{Target, TargetSet};
-use crate::transform::Transform;
+use crate::transform::{ByteClasses, Transform};
 
 /// The most distinct transformation chains a pack may use (views are tracked in a `u64` mask).
 pub const MAX_VIEWS: usize = 64;
@@ -121,6 +121,10 @@ pub struct Engine {
     patterns: Vec<PatternSig>,
     views: Vec<View>,
     views_for_target: [Vec<u8>; Target::ALL.len()],
+    /// Per target: the mask of all its views, and every transformation its views use, so that
+    /// a value none of them would change is settled with one [`ByteClasses`] pass.
+    mask_for_target: [u64; Target::ALL.len()],
+    transforms_for_target: [Vec<Transform>; Target::ALL.len()],
     matcher: LiteralMatcher,
     literals: Vec<LiteralEntry>,
     anomalies: HashMap<Anomaly, u32>,
@@ -301,6 +305,19 @@ impl Engine {
             })
             .collect();
 
+        let mut mask_for_target = [0u64; Target::ALL.len()];
+        let mut transforms_for_target: [Vec<Transform>; Target::ALL.len()] = Default::default();
+        for t in Target::ALL {
+            for &v in &views_for_target[t as usize] {
+                mask_for_target[t as usize] |= 1 << v;
+                for &tr in &views[v as usize].transforms {
+                    if !transforms_for_target[t as usize].contains(&tr) {
+                        transforms_for_target[t as usize].push(tr);
+                    }
+                }
+            }
+        }
+
         let info = PackInfo {
             name: pack.name.clone(),
             version: pack.version.clone(),
@@ -315,6 +332,8 @@ impl Engine {
             patterns,
             views,
             views_for_target,
+            mask_for_target,
+            transforms_for_target,
             matcher: LiteralMatcher::new(&literal_bytes, true),
             literals,
             anomalies,
@@ -368,33 +387,17 @@ impl Engine {
         memo.clear();
         distinct.clear();
         *n_bufs = 0;
-        for &v in views {
-            let mut cur = RAW;
-            for &t in &self.views[v as usize].transforms {
-                if let Some(&(_, _, out)) = memo.iter().find(|m| m.0 == cur && m.1 == t) {
-                    cur = out;
-                    continue;
-                }
-                let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
-                let out = if !t.apply(src, tmp) {
-                    cur
-                } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
-                    i
-                } else {
-                    if bufs.len() == *n_bufs {
-                        bufs.push(Vec::new());
-                    }
-                    std::mem::swap(&mut bufs[*n_bufs], tmp);
-                    *n_bufs += 1;
-                    *n_bufs - 1
-                };
-                memo.push((cur, t, out));
-                cur = out;
-            }
-            match distinct.iter_mut().find(|d| d.0 == cur) {
-                Some(d) => d.1 |= 1 << v,
-                None => distinct.push((cur, 1 << v)),
-            }
+        let transforms = &self.transforms_for_target[target as usize];
+        let classes = if transforms.is_empty() {
+            ByteClasses::default()
+        } else {
+            ByteClasses::of(value)
+        };
+        if transforms.iter().all(|t| t.unchanged_by(classes)) {
+            // Every view is the value as it is (the common case): one buffer, every view.
+            distinct.push((RAW, self.mask_for_target[target as usize]));
+        } else {
+            self.compute_views(views, value, classes, bufs, n_bufs, tmp, memo, distinct);
         }
 
         for &(buf, mask) in distinct.iter() {
@@ -460,6 +463,50 @@ impl Engine {
                 location,
                 excerpt: excerpt(bytes, span, is_secret(target, name)),
             });
+        }
+    }
+
+    /// The distinct byte strings a value's views come to, each with the mask of the views
+    /// that produce it; transformations the value's [`ByteClasses`] rule out are not run.
+    #[allow(clippy::too_many_arguments)]
+    fn compute_views(
+        &self,
+        views: &[u8],
+        value: &[u8],
+        classes: ByteClasses,
+        bufs: &mut Vec<Vec<u8>>,
+        n_bufs: &mut usize,
+        tmp: &mut Vec<u8>,
+        memo: &mut Vec<(usize, Transform, usize)>,
+        distinct: &mut Vec<(usize, u64)>,
+    ) {
+        for &v in views {
+            let mut cur = RAW;
+            for &t in &self.views[v as usize].transforms {
+                if let Some(&(_, _, out)) = memo.iter().find(|m| m.0 == cur && m.1 == t) {
+                    cur = out;
+                    continue;
+                }
+                let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
+                let out = if (cur == RAW && t.unchanged_by(classes)) || !t.apply(src, tmp) {
+                    cur
+                } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
+                    i
+                } else {
+                    if bufs.len() == *n_bufs {
+                        bufs.push(Vec::new());
+                    }
+                    std::mem::swap(&mut bufs[*n_bufs], tmp);
+                    *n_bufs += 1;
+                    *n_bufs - 1
+                };
+                memo.push((cur, t, out));
+                cur = out;
+            }
+            match distinct.iter_mut().find(|d| d.0 == cur) {
+                Some(d) => d.1 |= 1 << v,
+                None => distinct.push((cur, 1 << v)),
+            }
         }
     }
 

@@ -216,6 +216,24 @@ impl Transform {
         Transform::ALL.into_iter().find(|t| t.pack_name() == s)
     }
 
+    /// Whether `classes` (of some input) guarantee that [`apply`](Self::apply) would change
+    /// nothing: `true` is exact (the transformation's own no-change check would say the same),
+    /// `false` only means "ask `apply`". Lets the engine settle every transformation of a value
+    /// with one pass over it ([`ByteClasses::of`]) instead of one scan per transformation.
+    #[inline]
+    pub fn unchanged_by(self, c: ByteClasses) -> bool {
+        let has = |bits: u8| c.bits & bits != 0;
+        match self {
+            Transform::UrlDecode => !has(C_URL),
+            Transform::HtmlDecode => !has(C_AMP),
+            Transform::CompressWhitespace => !has(C_CTL_WS) && !c.double_space,
+            Transform::Shell => !has(C_SHELL) && !c.double_space && !c.edge_space,
+            Transform::Cmd => !has(C_CMD | C_CTL_WS) && !c.double_space && !c.edge_space,
+            // Not worth a class of their own (never in a header's views, or cheap already).
+            Transform::Lowercase | Transform::Base64 => false,
+        }
+    }
+
     /// Applies the transformation to `input`. Returns `false`, leaving `out` empty, when the
     /// result would equal `input` (the common case: most values need no decoding, and the
     /// caller then reuses `input` without a copy). Returns `true` with the result in `out`
@@ -240,5 +258,57 @@ impl Transform {
             out.clear();
         }
         changed
+    }
+}
+
+/// `%` `+`: what `url_decode` acts on.
+const C_URL: u8 = 1;
+/// `&`: what `html_decode` acts on.
+const C_AMP: u8 = 2;
+/// `\t \n \x0b \x0c \r`.
+const C_CTL_WS: u8 = 4;
+/// The bytes `shell` rewrites (its whole metacharacter set, control whitespace included).
+const C_SHELL: u8 = 8;
+/// `^ " & | ;`: the bytes `cmd` rewrites besides control whitespace.
+const C_CMD: u8 = 16;
+
+/// The kinds of bytes a value contains, found in one pass, so that every transformation's
+/// "would I change anything" is a test of a few bits ([`Transform::unchanged_by`]) rather than
+/// a scan of its own. Most header values, parameters and cookies contain none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteClasses {
+    bits: u8,
+    double_space: bool,
+    /// A space at either end.
+    edge_space: bool,
+}
+
+impl ByteClasses {
+    /// Classifies `input`. Branch-free comparisons folded over 32-byte chunks (they
+    /// vectorise), then the double-space test, which vectorises too.
+    pub fn of(input: &[u8]) -> ByteClasses {
+        #[inline(always)]
+        fn class(b: u8) -> u8 {
+            let ctl_ws = u8::from(b.wrapping_sub(b'\t') < 5);
+            let amp = u8::from(b == b'&');
+            (u8::from(b == b'%') | u8::from(b == b'+'))
+                | (amp << 1)
+                | (ctl_ws << 2)
+                | (shell::special(b) << 3)
+                | ((u8::from(b == b'^')
+                    | u8::from(b == b'"')
+                    | amp
+                    | u8::from(b == b'|')
+                    | u8::from(b == b';'))
+                    << 4)
+        }
+        let bits = input
+            .chunks(32)
+            .fold(0u8, |acc, c| acc | c.iter().fold(0u8, |a, &b| a | class(b)));
+        ByteClasses {
+            bits,
+            double_space: text::has_double_space(input),
+            edge_space: input.first() == Some(&b' ') || input.last() == Some(&b' '),
+        }
     }
 }
