@@ -488,7 +488,12 @@ impl Engine {
                     continue;
                 }
                 let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
-                let out = if (cur == RAW && t.unchanged_by(classes)) || !t.apply(src, tmp) {
+                let changed = if cur == RAW {
+                    !t.unchanged_by(classes) && t.apply_classified(src, tmp)
+                } else {
+                    t.apply(src, tmp)
+                };
+                let out = if !changed {
                     cur
                 } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
                     i

@@ -234,6 +234,26 @@ impl Transform {
         }
     }
 
+    /// [`apply`](Self::apply) for an input whose [`ByteClasses`] did not rule the
+    /// transformation out: `shell` and `cmd` skip the no-change scan the classes stood in for
+    /// and go straight to the rewrite, whose result is still compared with the input, so the
+    /// answer is the same as `apply`'s.
+    pub fn apply_classified(self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let changed = match self {
+            Transform::Shell => {
+                shell::normalise(input, out);
+                out.as_slice() != input
+            }
+            Transform::Cmd => cmd::rewrite(input, out),
+            other => return other.apply(input, out),
+        };
+        if !changed {
+            out.clear();
+        }
+        changed
+    }
+
     /// Applies the transformation to `input`. Returns `false`, leaving `out` empty, when the
     /// result would equal `input` (the common case: most values need no decoding, and the
     /// caller then reuses `input` without a copy). Returns `true` with the result in `out`

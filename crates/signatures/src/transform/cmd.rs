@@ -34,9 +34,12 @@ pub(super) fn normalise(input: &[u8], out: &mut Vec<u8>) -> bool {
         || input.first() == Some(&b' ')
         || input.last() == Some(&b' ')
         || super::text::has_double_space(input);
-    if !may_change {
-        return false;
-    }
+    may_change && rewrite(input, out)
+}
+
+/// [`normalise`] without the no-change scan, for a caller that has ruled it out already
+/// ([`super::ByteClasses`]): still exact, the result is compared with the input.
+pub(super) fn rewrite(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.reserve(input.len());
     // What was last written: a separator, a space pending, or a word byte.
     let mut pending_space = false;

@@ -385,6 +385,10 @@ proptest! {
             if t.unchanged_by(classes) {
                 prop_assert!(!t.apply(&input, &mut out), "{:?} changed {:?}", t, input);
             }
+            let changed = t.apply(&input, &mut out);
+            let want = out.clone();
+            prop_assert_eq!(t.apply_classified(&input, &mut out), changed, "{:?}", t);
+            prop_assert_eq!(&out, &want);
         }
     }
 
