@@ -26,6 +26,9 @@ use crate::pack::{build_regex, Action, Detection, ExclusionEffect, Pack, PackErr
 use crate::target::{Target, TargetSet};
 use crate::transform::{ByteClasses, Transform};
 
+/// Values up to this long get a [`ByteClasses`] pass (see [`Engine::scan`]).
+const CLASSIFY_MAX: usize = 256;
+
 /// The most distinct transformation chains a pack may use (views are tracked in a `u64` mask).
 pub const MAX_VIEWS: usize = 64;
 
@@ -388,12 +391,17 @@ impl Engine {
         distinct.clear();
         *n_bufs = 0;
         let transforms = &self.transforms_for_target[target as usize];
-        let classes = if transforms.is_empty() {
-            ByteClasses::default()
+        // Short values (headers, parameters, cookies, most JSON strings) are classified in one
+        // pass; on long ones the transformations' own checks, which stop at the first byte
+        // that matters and use `memchr`, are cheaper than a full classifying pass.
+        let classes = if transforms.is_empty() || value.len() > CLASSIFY_MAX {
+            None
         } else {
-            ByteClasses::of(value)
+            Some(ByteClasses::of(value))
         };
-        if transforms.iter().all(|t| t.unchanged_by(classes)) {
+        if transforms.is_empty()
+            || classes.is_some_and(|c| transforms.iter().all(|t| t.unchanged_by(c)))
+        {
             // Every view is the value as it is (the common case): one buffer, every view.
             distinct.push((RAW, self.mask_for_target[target as usize]));
         } else {
@@ -473,7 +481,7 @@ impl Engine {
         &self,
         views: &[u8],
         value: &[u8],
-        classes: ByteClasses,
+        classes: Option<ByteClasses>,
         bufs: &mut Vec<Vec<u8>>,
         n_bufs: &mut usize,
         tmp: &mut Vec<u8>,
@@ -488,10 +496,9 @@ impl Engine {
                     continue;
                 }
                 let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
-                let changed = if cur == RAW {
-                    !t.unchanged_by(classes) && t.apply_classified(src, tmp)
-                } else {
-                    t.apply(src, tmp)
+                let changed = match classes {
+                    Some(c) if cur == RAW => !t.unchanged_by(c) && t.apply_classified(src, tmp),
+                    _ => t.apply(src, tmp),
                 };
                 let out = if !changed {
                     cur
