@@ -6,7 +6,11 @@
 //!    transformations (`url_decode` then `shell`, say) used by at least one signature that looks
 //!    at that target. Most values need no decoding at all, so every transformation first checks
 //!    cheaply whether it would change anything; views whose bytes come out identical are
-//!    grouped, and each distinct byte string is scanned once.
+//!    grouped, and each distinct byte string is scanned once. A value of up to 256 bytes is
+//!    first classified in one pass ([`ByteClasses`]): when none of its target's
+//!    transformations would change it (most header values, parameters and cookies) the view
+//!    computation is skipped altogether, and otherwise the classes settle the transformations
+//!    that cannot apply without running their checks.
 //! 2. One [`LiteralMatcher`] holds the literals of every signature of every view. Each literal
 //!    remembers its view, and a hit counts only when the scanned bytes are that view's. So a
 //!    benign value costs one prefilter pass whatever the number of signatures and views.

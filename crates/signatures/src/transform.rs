@@ -18,6 +18,12 @@
 //! anything. Only when that scan finds one does the real work run, and even then the result is
 //! compared with the input so that `false` is exact, never a guess.
 //!
+//! For short values the engine does all those checks at once: [`ByteClasses::of`] finds, with
+//! one table lookup per byte, which trigger bytes a value holds; [`Transform::unchanged_by`]
+//! answers each transformation's no-change question from that (exactly: it says "unchanged"
+//! only where the transformation's own check would), and [`Transform::apply_classified`] goes
+//! straight to the rewrite once the check is known to fail.
+//!
 //! Measured on 1 MiB of benign prose (release build, a loaded 2-core VM): the no-change
 //! scans run at 2–4 GB/s (`shell`, `base64`) and 10–90 GB/s (`url_decode`, `html_decode`,
 //! `compress_whitespace`, all `memchr`/`memmem`); `lowercase` copies at ≥ 4 GB/s. The
