@@ -163,6 +163,8 @@ pub struct RequestInspection<'e> {
     content_encoding: Option<Vec<u8>>,
     grpc_encoding: Option<Vec<u8>>,
     body: Vec<u8>,
+    /// A lowercased header name, reused from header to header.
+    name_buf: Vec<u8>,
     body_seen: u64,
     over_limit: bool,
     /// The body was judged early (see [`judge_held_body`](Self::judge_held_body)); what
@@ -190,6 +192,7 @@ impl<'e> RequestInspection<'e> {
             content_encoding: None,
             grpc_encoding: None,
             body: Vec::new(),
+            name_buf: Vec::new(),
             body_seen: 0,
             over_limit: false,
             judged: false,
@@ -250,9 +253,17 @@ impl<'e> RequestInspection<'e> {
     }
 
     fn header(&mut self, name: &[u8], value: &[u8]) {
-        let lower = name.to_ascii_lowercase();
-        self.scan(Target::Header, &lower, value);
-        match lower.as_slice() {
+        // The lowercased name goes into a buffer kept across headers (no allocation each).
+        let mut lower = std::mem::take(&mut self.name_buf);
+        lower.clear();
+        lower.extend(name.iter().map(u8::to_ascii_lowercase));
+        self.header_lower(&lower, value);
+        self.name_buf = lower;
+    }
+
+    fn header_lower(&mut self, lower: &[u8], value: &[u8]) {
+        self.scan(Target::Header, lower, value);
+        match lower {
             b"cookie" => {
                 for pair in value.split(|&b| b == b';') {
                     let pair = pair.trim_ascii();

@@ -6,7 +6,11 @@
 //!    transformations (`url_decode` then `shell`, say) used by at least one signature that looks
 //!    at that target. Most values need no decoding at all, so every transformation first checks
 //!    cheaply whether it would change anything; views whose bytes come out identical are
-//!    grouped, and each distinct byte string is scanned once.
+//!    grouped, and each distinct byte string is scanned once. A value of up to 256 bytes is
+//!    first classified in one pass ([`ByteClasses`]): when none of its target's
+//!    transformations would change it (most header values, parameters and cookies) the view
+//!    computation is skipped altogether, and otherwise the classes settle the transformations
+//!    that cannot apply without running their checks.
 //! 2. One [`LiteralMatcher`] holds the literals of every signature of every view. Each literal
 //!    remembers its view, and a hit counts only when the scanned bytes are that view's. So a
 //!    benign value costs one prefilter pass whatever the number of signatures and views.
@@ -24,7 +28,10 @@ use crate::anomaly::Anomaly;
 use crate::matcher::LiteralMatcher;
 use crate::pack::{build_regex, Action, Detection, ExclusionEffect, Pack, PackError, Signature};
 use crate::target::{Target, TargetSet};
-use crate::transform::Transform;
+use crate::transform::{ByteClasses, Transform};
+
+/// Values up to this long get a [`ByteClasses`] pass (see [`Engine::scan`]).
+const CLASSIFY_MAX: usize = 256;
 
 /// The most distinct transformation chains a pack may use (views are tracked in a `u64` mask).
 pub const MAX_VIEWS: usize = 64;
@@ -121,6 +128,10 @@ pub struct Engine {
     patterns: Vec<PatternSig>,
     views: Vec<View>,
     views_for_target: [Vec<u8>; Target::ALL.len()],
+    /// Per target: the mask of all its views, and every transformation its views use, so that
+    /// a value none of them would change is settled with one [`ByteClasses`] pass.
+    mask_for_target: [u64; Target::ALL.len()],
+    transforms_for_target: [Vec<Transform>; Target::ALL.len()],
     matcher: LiteralMatcher,
     literals: Vec<LiteralEntry>,
     anomalies: HashMap<Anomaly, u32>,
@@ -319,6 +330,19 @@ impl Engine {
             })
             .collect();
 
+        let mut mask_for_target = [0u64; Target::ALL.len()];
+        let mut transforms_for_target: [Vec<Transform>; Target::ALL.len()] = Default::default();
+        for t in Target::ALL {
+            for &v in &views_for_target[t as usize] {
+                mask_for_target[t as usize] |= 1 << v;
+                for &tr in &views[v as usize].transforms {
+                    if !transforms_for_target[t as usize].contains(&tr) {
+                        transforms_for_target[t as usize].push(tr);
+                    }
+                }
+            }
+        }
+
         let info = PackInfo {
             name: pack.name.clone(),
             version: pack.version.clone(),
@@ -333,6 +357,8 @@ impl Engine {
             patterns,
             views,
             views_for_target,
+            mask_for_target,
+            transforms_for_target,
             matcher: LiteralMatcher::new(&literal_bytes, true),
             literals,
             anomalies,
@@ -386,33 +412,22 @@ impl Engine {
         memo.clear();
         distinct.clear();
         *n_bufs = 0;
-        for &v in views {
-            let mut cur = RAW;
-            for &t in &self.views[v as usize].transforms {
-                if let Some(&(_, _, out)) = memo.iter().find(|m| m.0 == cur && m.1 == t) {
-                    cur = out;
-                    continue;
-                }
-                let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
-                let out = if !t.apply(src, tmp) {
-                    cur
-                } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
-                    i
-                } else {
-                    if bufs.len() == *n_bufs {
-                        bufs.push(Vec::new());
-                    }
-                    std::mem::swap(&mut bufs[*n_bufs], tmp);
-                    *n_bufs += 1;
-                    *n_bufs - 1
-                };
-                memo.push((cur, t, out));
-                cur = out;
-            }
-            match distinct.iter_mut().find(|d| d.0 == cur) {
-                Some(d) => d.1 |= 1 << v,
-                None => distinct.push((cur, 1 << v)),
-            }
+        let transforms = &self.transforms_for_target[target as usize];
+        // Short values (headers, parameters, cookies, most JSON strings) are classified in one
+        // pass; on long ones the transformations' own checks, which stop at the first byte
+        // that matters and use `memchr`, are cheaper than a full classifying pass.
+        let classes = if transforms.is_empty() || value.len() > CLASSIFY_MAX {
+            None
+        } else {
+            Some(ByteClasses::of(value))
+        };
+        if transforms.is_empty()
+            || classes.is_some_and(|c| transforms.iter().all(|t| t.unchanged_by(c)))
+        {
+            // Every view is the value as it is (the common case): one buffer, every view.
+            distinct.push((RAW, self.mask_for_target[target as usize]));
+        } else {
+            self.compute_views(views, value, classes, bufs, n_bufs, tmp, memo, distinct);
         }
 
         for &(buf, mask) in distinct.iter() {
@@ -478,6 +493,54 @@ impl Engine {
                 location,
                 excerpt: excerpt(bytes, span, is_secret(target, name)),
             });
+        }
+    }
+
+    /// The distinct byte strings a value's views come to, each with the mask of the views
+    /// that produce it; transformations the value's [`ByteClasses`] rule out are not run.
+    #[allow(clippy::too_many_arguments)]
+    fn compute_views(
+        &self,
+        views: &[u8],
+        value: &[u8],
+        classes: Option<ByteClasses>,
+        bufs: &mut Vec<Vec<u8>>,
+        n_bufs: &mut usize,
+        tmp: &mut Vec<u8>,
+        memo: &mut Vec<(usize, Transform, usize)>,
+        distinct: &mut Vec<(usize, u64)>,
+    ) {
+        for &v in views {
+            let mut cur = RAW;
+            for &t in &self.views[v as usize].transforms {
+                if let Some(&(_, _, out)) = memo.iter().find(|m| m.0 == cur && m.1 == t) {
+                    cur = out;
+                    continue;
+                }
+                let src: &[u8] = if cur == RAW { value } else { &bufs[cur] };
+                let changed = match classes {
+                    Some(c) if cur == RAW => !t.unchanged_by(c) && t.apply_classified(src, tmp),
+                    _ => t.apply(src, tmp),
+                };
+                let out = if !changed {
+                    cur
+                } else if let Some(i) = (0..*n_bufs).find(|&i| bufs[i] == *tmp) {
+                    i
+                } else {
+                    if bufs.len() == *n_bufs {
+                        bufs.push(Vec::new());
+                    }
+                    std::mem::swap(&mut bufs[*n_bufs], tmp);
+                    *n_bufs += 1;
+                    *n_bufs - 1
+                };
+                memo.push((cur, t, out));
+                cur = out;
+            }
+            match distinct.iter_mut().find(|d| d.0 == cur) {
+                Some(d) => d.1 |= 1 << v,
+                None => distinct.push((cur, 1 << v)),
+            }
         }
     }
 

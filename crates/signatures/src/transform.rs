@@ -18,6 +18,12 @@
 //! anything. Only when that scan finds one does the real work run, and even then the result is
 //! compared with the input so that `false` is exact, never a guess.
 //!
+//! For short values the engine does all those checks at once: [`ByteClasses::of`] finds, with
+//! one table lookup per byte, which trigger bytes a value holds; [`Transform::unchanged_by`]
+//! answers each transformation's no-change question from that (exactly: it says "unchanged"
+//! only where the transformation's own check would), and [`Transform::apply_classified`] goes
+//! straight to the rewrite once the check is known to fail.
+//!
 //! Measured on 1 MiB of benign prose (release build, a loaded 2-core VM): the no-change
 //! scans run at 2–4 GB/s (`shell`, `base64`) and 10–90 GB/s (`url_decode`, `html_decode`,
 //! `compress_whitespace`, all `memchr`/`memmem`); `lowercase` copies at ≥ 4 GB/s. The
@@ -216,6 +222,44 @@ impl Transform {
         Transform::ALL.into_iter().find(|t| t.pack_name() == s)
     }
 
+    /// Whether `classes` (of some input) guarantee that [`apply`](Self::apply) would change
+    /// nothing: `true` is exact (the transformation's own no-change check would say the same),
+    /// `false` only means "ask `apply`". Lets the engine settle every transformation of a value
+    /// with one pass over it ([`ByteClasses::of`]) instead of one scan per transformation.
+    #[inline]
+    pub fn unchanged_by(self, c: ByteClasses) -> bool {
+        let has = |bits: u8| c.bits & bits != 0;
+        match self {
+            Transform::UrlDecode => !has(C_URL),
+            Transform::HtmlDecode => !has(C_AMP),
+            Transform::CompressWhitespace => !has(C_CTL_WS) && !c.double_space,
+            Transform::Shell => !has(C_SHELL) && !c.double_space && !c.edge_space,
+            Transform::Cmd => !has(C_CMD | C_CTL_WS) && !c.double_space && !c.edge_space,
+            // Not worth a class of their own (never in a header's views, or cheap already).
+            Transform::Lowercase | Transform::Base64 => false,
+        }
+    }
+
+    /// [`apply`](Self::apply) for an input whose [`ByteClasses`] did not rule the
+    /// transformation out: `shell` and `cmd` skip the no-change scan the classes stood in for
+    /// and go straight to the rewrite, whose result is still compared with the input, so the
+    /// answer is the same as `apply`'s.
+    pub fn apply_classified(self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let changed = match self {
+            Transform::Shell => {
+                shell::normalise(input, out);
+                out.as_slice() != input
+            }
+            Transform::Cmd => cmd::rewrite(input, out),
+            other => return other.apply(input, out),
+        };
+        if !changed {
+            out.clear();
+        }
+        changed
+    }
+
     /// Applies the transformation to `input`. Returns `false`, leaving `out` empty, when the
     /// result would equal `input` (the common case: most values need no decoding, and the
     /// caller then reuses `input` without a copy). Returns `true` with the result in `out`
@@ -242,3 +286,83 @@ impl Transform {
         changed
     }
 }
+
+/// `%` `+`: what `url_decode` acts on.
+const C_URL: u8 = 1;
+/// `&`: what `html_decode` acts on.
+const C_AMP: u8 = 2;
+/// `\t \n \x0b \x0c \r`.
+const C_CTL_WS: u8 = 4;
+/// The bytes `shell` rewrites (its whole metacharacter set, control whitespace included).
+const C_SHELL: u8 = 8;
+/// `^ " & | ;`: the bytes `cmd` rewrites besides control whitespace.
+const C_CMD: u8 = 16;
+/// A space: only then can there be two in a row.
+const C_SPACE: u8 = 32;
+
+/// The kinds of bytes a value contains, found in one pass, so that every transformation's
+/// "would I change anything" is a test of a few bits ([`Transform::unchanged_by`]) rather than
+/// a scan of its own. Most header values, parameters and cookies contain none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteClasses {
+    bits: u8,
+    double_space: bool,
+    /// A space at either end.
+    edge_space: bool,
+}
+
+impl ByteClasses {
+    /// Classifies `input`: one table lookup per byte, OR-ed (on header-sized values this is
+    /// cheaper than the vectorised comparisons, whose set-up dominates), then the
+    /// double-space test, which vectorises.
+    pub fn of(input: &[u8]) -> ByteClasses {
+        let mut acc = [0u8; 4];
+        let mut chunks = input.chunks_exact(4);
+        for c in &mut chunks {
+            for k in 0..4 {
+                acc[k] |= CLASS[c[k] as usize];
+            }
+        }
+        let mut bits = acc[0] | acc[1] | acc[2] | acc[3];
+        for &b in chunks.remainder() {
+            bits |= CLASS[b as usize];
+        }
+        ByteClasses {
+            bits,
+            double_space: bits & C_SPACE != 0 && text::has_double_space(input),
+            edge_space: input.first() == Some(&b' ') || input.last() == Some(&b' '),
+        }
+    }
+}
+
+/// [`ByteClasses`] bits of every byte value.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let ctl_ws = b.wrapping_sub(b'\t') < 5;
+        let mut c = 0;
+        if b == b'%' || b == b'+' {
+            c |= C_URL;
+        }
+        if b == b'&' {
+            c |= C_AMP;
+        }
+        if ctl_ws {
+            c |= C_CTL_WS;
+        }
+        if shell::special(b) != 0 {
+            c |= C_SHELL;
+        }
+        if matches!(b, b'^' | b'"' | b'&' | b'|' | b';') {
+            c |= C_CMD;
+        }
+        if b == b' ' {
+            c |= C_SPACE;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};

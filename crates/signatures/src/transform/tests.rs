@@ -154,6 +154,43 @@ fn naive_base64(s: &[u8]) -> Option<Vec<u8>> {
 // ---- examples from public write-ups -------------------------------------------------------
 
 #[test]
+fn byte_classes_settle_plain_values() {
+    // Typical header values, parameters and cookies: no transformation would change them.
+    for v in [
+        "shop.example.com",
+        "keep-alive",
+        "gzip, deflate, br",
+        "3f9a1c0e7b5d",
+        "x y",
+    ] {
+        let c = ByteClasses::of(v.as_bytes());
+        for t in [
+            Transform::UrlDecode,
+            Transform::HtmlDecode,
+            Transform::Shell,
+            Transform::Cmd,
+        ] {
+            assert!(t.unchanged_by(c), "{t:?} on {v:?}");
+        }
+    }
+    for (v, t) in [
+        ("a+b", Transform::UrlDecode),
+        ("a&b", Transform::HtmlDecode),
+        ("a;b", Transform::Shell),
+        ("a;b", Transform::Cmd),
+        ("a  b", Transform::Cmd),
+        (" a", Transform::Shell),
+        ("a\tb", Transform::CompressWhitespace),
+        ("a(b", Transform::Shell),
+    ] {
+        assert!(
+            !t.unchanged_by(ByteClasses::of(v.as_bytes())),
+            "{t:?} on {v:?}"
+        );
+    }
+}
+
+#[test]
 fn pack_names_round_trip() {
     for t in Transform::ALL {
         assert_eq!(Transform::from_pack_name(t.pack_name()), Some(t));
@@ -337,6 +374,21 @@ proptest! {
             let v = view(t, &input);
             // bounded growth (shell glob replacement is the only growth)
             prop_assert!(v.len() <= 3 * input.len() + 16, "{:?} grew too much", t);
+        }
+    }
+
+    #[test]
+    fn byte_classes_never_skip_a_change(input in any_input()) {
+        let classes = ByteClasses::of(&input);
+        let mut out = Vec::new();
+        for t in Transform::ALL {
+            if t.unchanged_by(classes) {
+                prop_assert!(!t.apply(&input, &mut out), "{:?} changed {:?}", t, input);
+            }
+            let changed = t.apply(&input, &mut out);
+            let want = out.clone();
+            prop_assert_eq!(t.apply_classified(&input, &mut out), changed, "{:?}", t);
+            prop_assert_eq!(&out, &want);
         }
     }
 
