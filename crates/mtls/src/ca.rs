@@ -13,7 +13,9 @@
 //!   the key (its signature is checked); everything else it asks for (subject, SANs, key
 //!   usages, extensions) is ignored: [`MeshCa::issue_from_csr`] writes the identity the
 //!   *caller* names, which the identity service takes from a validated ServiceAccount token.
-//!   A CSR cannot talk its way into another identity.
+//!   A CSR cannot talk its way into another identity. The identity service goes one step
+//!   further with [`MeshCa::issue_matching_csr`]: a CSR that asks for any other name is
+//!   refused ([`Error::CsrIdentityMismatch`]), with the CSR parsed once for both.
 //! * **Short lifetimes.** Workload certificates live 24 hours by default
 //!   ([`DEFAULT_WORKLOAD_LIFETIME`]) and carry no revocation information: a stolen key is
 //!   useful for at most a day. The cost is that every sidecar renews about twice a day, and
@@ -214,12 +216,27 @@ impl CsrNames {
                 .iter()
                 .all(|cn| !cn.to_ascii_lowercase().starts_with("spiffe:") || cn == id.as_str())
     }
+
+    /// Every name asked for, for a message: the URI SANs, the other SANs, then `CN=<name>`
+    /// for each common name, separated by `, `.
+    pub fn describe(&self) -> String {
+        let mut asked: Vec<String> = self.uris.clone();
+        asked.extend(self.other_sans.iter().cloned());
+        asked.extend(self.common_names.iter().map(|c| format!("CN={c}")));
+        asked.join(", ")
+    }
 }
 
 /// Parses a CSR (PEM or DER), checks its self-signature, and returns the names it asks for.
+/// (To check the names and issue in one go, with one parse, see
+/// [`MeshCa::issue_matching_csr`].)
 pub fn csr_requested_names(csr: &[u8]) -> Result<CsrNames> {
     let der = csr_der(csr)?;
-    let req = parse_csr(&der)?;
+    Ok(names_of(&parse_csr(&der)?))
+}
+
+/// The names a parsed CSR asks for.
+fn names_of(req: &X509CertificationRequest<'_>) -> CsrNames {
     let mut names = CsrNames::default();
     for cn in req.certification_request_info.subject.iter_common_name() {
         names.common_names.push(
@@ -240,7 +257,7 @@ pub fn csr_requested_names(csr: &[u8]) -> Result<CsrNames> {
             }
         }
     }
-    Ok(names)
+    names
 }
 
 /// The workload side of issuance: a new ECDSA P-256 key and a CSR signed with it.
@@ -414,7 +431,35 @@ impl MeshCa {
     ) -> Result<IssuedCertificate> {
         let now = SystemTime::now();
         let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        self.issue(csr, id, not_before, add(now, lifetime)?)
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(now, lifetime)?,
+            CsrNameCheck::Ignore,
+        )
+    }
+
+    /// Like [`MeshCa::issue_from_csr`], but first refuses a CSR that asks for any name other
+    /// than `id` ([`CsrNames::only_names`]) with [`Error::CsrIdentityMismatch`]; a CSR that
+    /// asks for no name, or for exactly `id`, is issued. The CSR is parsed and its signature
+    /// checked once. This is the identity service's call: a request for someone else is
+    /// refused outright rather than silently issued for the caller.
+    pub fn issue_matching_csr(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate> {
+        let now = SystemTime::now();
+        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(now, lifetime)?,
+            CsrNameCheck::OnlyId,
+        )
     }
 
     /// Like [`MeshCa::issue_from_csr`] with an explicit validity start (no skew allowance):
@@ -427,7 +472,13 @@ impl MeshCa {
         not_before: SystemTime,
         lifetime: Duration,
     ) -> Result<IssuedCertificate> {
-        self.issue(csr, id, not_before, add(not_before, lifetime)?)
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(not_before, lifetime)?,
+            CsrNameCheck::Ignore,
+        )
     }
 
     /// Issues a TLS server certificate for `dns_names` (at least one), valid from now (less
@@ -479,6 +530,7 @@ impl MeshCa {
         id: &SpiffeId,
         not_before: SystemTime,
         not_after: SystemTime,
+        check: CsrNameCheck,
     ) -> Result<IssuedCertificate> {
         if id.trust_domain() != &self.trust_domain {
             return Err(Error::ForeignTrustDomain {
@@ -486,7 +538,18 @@ impl MeshCa {
                 expected: self.trust_domain.clone(),
             });
         }
-        let public_key = csr_public_key(csr)?;
+        let der = csr_der(csr)?;
+        let req = parse_csr(&der)?;
+        if check == CsrNameCheck::OnlyId {
+            let asked = names_of(&req);
+            if !asked.only_names(id) {
+                return Err(Error::CsrIdentityMismatch {
+                    asked: Box::new(asked),
+                    id: Box::new(id.clone()),
+                });
+            }
+        }
+        let public_key = csr_public_key(&req)?;
         let not_after = not_after.min(self.intermediate_not_after);
         if not_after <= not_before {
             return Err(Error::InvalidLifetime);
@@ -544,11 +607,17 @@ fn parse_csr(der: &[u8]) -> Result<X509CertificationRequest<'_>> {
     Ok(req)
 }
 
-/// Parses a CSR (PEM or DER), checks its self-signature and returns its public key. Nothing
-/// else of the CSR is read.
-fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
-    let der = csr_der(csr)?;
-    let req = parse_csr(&der)?;
+/// Whether issuance looks at the names a CSR asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsrNameCheck {
+    /// Only the key is read (the names are ignored, the caller's identity is written).
+    Ignore,
+    /// A CSR asking for any name but the identity is refused.
+    OnlyId,
+}
+
+/// The public key of a parsed (signature-checked) CSR. Nothing else of the CSR is read.
+fn csr_public_key(req: &X509CertificationRequest<'_>) -> Result<rcgen::SubjectPublicKeyInfo> {
     let spki = &req.certification_request_info.subject_pki;
     if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
         if rsa.key_size() < MIN_RSA_BITS {
@@ -896,6 +965,62 @@ mod tests {
         assert!(matches!(
             csr_requested_names(&bad),
             Err(Error::CsrBadSignature)
+        ));
+    }
+
+    #[test]
+    fn matching_csr_issues_for_its_identity_and_refuses_others() {
+        let ca = ca();
+        let me = id("shop", "cart");
+        let ttl = DEFAULT_WORKLOAD_LIFETIME;
+        // No name, or exactly the identity: issued for it.
+        for csr in [
+            generate_key_and_csr(None).unwrap(),
+            generate_key_and_csr(Some(&me)).unwrap(),
+        ] {
+            let issued = ca
+                .issue_matching_csr(csr.csr_pem.as_bytes(), &me, ttl)
+                .unwrap();
+            assert_eq!(issued.info.spiffe_id.as_ref(), Some(&me));
+            assert_eq!(issued.chain().len(), 2);
+        }
+        // Another identity: refused, naming what was asked.
+        let admin = id("kube-system", "admin");
+        let other = generate_key_and_csr(Some(&admin)).unwrap();
+        match ca.issue_matching_csr(&other.csr_der, &me, ttl) {
+            Err(Error::CsrIdentityMismatch { asked, id }) => {
+                assert_eq!(asked.uris, vec![admin.to_string()]);
+                assert_eq!(*id, me);
+                assert_eq!(asked.describe(), admin.to_string());
+            }
+            r => panic!("expected an identity mismatch, got {r:?}"),
+        }
+        // A DNS SAN and a SPIFFE-looking CN: refused too.
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "spiffe://cluster.local/ns/a/sa/b");
+        let csr = params.serialize_request(&key).unwrap();
+        let err = ca.issue_matching_csr(csr.der(), &me, ttl).unwrap_err();
+        assert!(matches!(err, Error::CsrIdentityMismatch { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the CSR asks for DNSName(evil.example), CN=spiffe://cluster.local/ns/a/sa/b but the identity is {me}"
+            )
+        );
+        // The CSR's signature is still checked, and before its names.
+        let mut bad = other.csr_der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            ca.issue_matching_csr(&bad, &me, ttl),
+            Err(Error::CsrBadSignature)
+        ));
+        assert!(matches!(
+            ca.issue_matching_csr(b"\x30\x03\x02\x01\x00", &me, ttl),
+            Err(Error::CsrMalformed(_))
         ));
     }
 

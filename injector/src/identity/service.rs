@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use picket_mtls::issuance::{CertificateRequest, CertificateResponse, ErrorCode, IssuanceError};
-use picket_mtls::{csr_requested_names, Error as MtlsError, MeshCa, SpiffeId};
+use picket_mtls::{Error as MtlsError, MeshCa, SpiffeId};
 
 use super::token::{ServiceAccount, TokenValidator};
 use crate::metrics::Metrics;
@@ -208,24 +208,17 @@ impl IdentityService {
                 format!("the body is not a certificate request ({{\"csr\": PEM}}): {e}"),
             )
         })?;
-        let names = csr_requested_names(request.csr.as_bytes())
-            .map_err(|e| refuse(ErrorCode::BadCsr, e.to_string()))?;
-        if !names.only_names(&id) {
-            let mut asked: Vec<String> = names.uris.clone();
-            asked.extend(names.other_sans.iter().cloned());
-            asked.extend(names.common_names.iter().map(|c| format!("CN={c}")));
-            return Err(refuse(
-                ErrorCode::IdentityMismatch,
-                format!(
-                    "the CSR asks for {} but the token proves {id}; send a CSR with no SAN or with exactly that URI SAN",
-                    asked.join(", ")
-                ),
-            ));
-        }
         let issued = state
             .ca
-            .issue_from_csr(request.csr.as_bytes(), &id, self.workload_ttl)
+            .issue_matching_csr(request.csr.as_bytes(), &id, self.workload_ttl)
             .map_err(|e| match e {
+                MtlsError::CsrIdentityMismatch { asked, .. } => refuse(
+                    ErrorCode::IdentityMismatch,
+                    format!(
+                        "the CSR asks for {} but the token proves {id}; send a CSR with no SAN or with exactly that URI SAN",
+                        asked.describe()
+                    ),
+                ),
                 MtlsError::CsrMalformed(_)
                 | MtlsError::CsrBadSignature
                 | MtlsError::UnsupportedKey
