@@ -155,8 +155,8 @@ pub struct ServerCertificate {
     /// `[leaf, intermediate]`.
     pub chain: Vec<CertificateDer<'static>>,
     key: PrivatePkcs8KeyDer<'static>,
-    pub not_before: SystemTime,
-    pub not_after: SystemTime,
+    /// Serial and validity of the leaf.
+    pub info: CertificateInfo,
 }
 
 impl ServerCertificate {
@@ -170,13 +170,10 @@ impl ServerCertificate {
         certs_to_pem(&self.chain)
     }
 
-    /// When to re-issue: half-way through the validity period.
+    /// When to re-issue: half-way through the validity period
+    /// ([`CertificateInfo::renew_at`]).
     pub fn renew_at(&self) -> SystemTime {
-        let life = self
-            .not_after
-            .duration_since(self.not_before)
-            .unwrap_or_default();
-        self.not_before + life / 2
+        self.info.renew_at()
     }
 }
 
@@ -185,8 +182,8 @@ impl std::fmt::Debug for ServerCertificate {
         f.debug_struct("ServerCertificate")
             .field("chain", &self.chain.len())
             .field("key", &"[elided]")
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
+            .field("not_before", &self.info.not_before)
+            .field("not_after", &self.info.not_after)
             .finish()
     }
 }
@@ -493,35 +490,70 @@ impl MeshCa {
         let first = dns_names.first().ok_or(Error::NoDnsName)?;
         let now = SystemTime::now();
         let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        let not_after = add(now, lifetime)?.min(self.intermediate_not_after);
+        let sans = dns_names
+            .iter()
+            .map(|n| Ok(SanType::DnsName(n.as_str().try_into()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let params = self.leaf_params(
+            not_before,
+            add(now, lifetime)?,
+            Some(first),
+            sans,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let (chain, info) = self.sign_leaf(&params, &key)?;
+        Ok(ServerCertificate {
+            chain,
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            info,
+        })
+    }
+
+    /// The parameters of every end-entity certificate this CA signs: valid from
+    /// `not_before` to `not_after` cut to the intermediate's expiry, a random serial,
+    /// `O=picket` (and `CN=common_name` if given), `sans`, not a CA, key usage
+    /// `digitalSignature`, `ekus`, an authority key identifier.
+    fn leaf_params(
+        &self,
+        not_before: SystemTime,
+        not_after: SystemTime,
+        common_name: Option<&str>,
+        sans: Vec<SanType>,
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<CertificateParams> {
+        let not_after = not_after.min(self.intermediate_not_after);
         if not_after <= not_before {
             return Err(Error::InvalidLifetime);
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         params.not_before = offset_time(not_before)?;
         params.not_after = offset_time(not_after)?;
         params.serial_number = Some(random_serial()?);
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "picket");
-        dn.push(DnType::CommonName, first.as_str());
+        if let Some(cn) = common_name {
+            dn.push(DnType::CommonName, cn);
+        }
         params.distinguished_name = dn;
-        params.subject_alt_names = dns_names
-            .iter()
-            .map(|n| Ok(SanType::DnsName(n.as_str().try_into()?)))
-            .collect::<Result<Vec<_>>>()?;
+        params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = ekus;
         params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&key, &self.issuer)?.der().clone();
+        Ok(params)
+    }
+
+    /// Signs `params` for `key` with the intermediate: `[leaf, intermediate]` and the leaf's
+    /// info.
+    fn sign_leaf(
+        &self,
+        params: &CertificateParams,
+        key: &impl rcgen::PublicKeyData,
+    ) -> Result<(Vec<CertificateDer<'static>>, CertificateInfo)> {
+        let leaf = params.signed_by(key, &self.issuer)?.der().clone();
         let info = CertificateInfo::parse(&leaf)?;
-        Ok(ServerCertificate {
-            chain: vec![leaf, self.intermediate.clone()],
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-            not_before: info.not_before,
-            not_after: info.not_after,
-        })
+        Ok((vec![leaf, self.intermediate.clone()], info))
     }
 
     fn issue(
@@ -550,30 +582,20 @@ impl MeshCa {
             }
         }
         let public_key = csr_public_key(&req)?;
-        let not_after = not_after.min(self.intermediate_not_after);
-        if not_after <= not_before {
-            return Err(Error::InvalidLifetime);
-        }
-        let mut params = CertificateParams::default();
-        params.not_before = offset_time(not_before)?;
-        params.not_after = offset_time(not_after)?;
-        params.serial_number = Some(random_serial()?);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "picket");
-        params.distinguished_name = dn;
-        params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&public_key, &self.issuer)?.der().clone();
-        let info = CertificateInfo::parse(&leaf)?;
+        let params = self.leaf_params(
+            not_before,
+            not_after,
+            None,
+            vec![SanType::URI(id.as_str().try_into()?)],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )?;
+        let (chain, info) = self.sign_leaf(&params, &public_key)?;
         Ok(IssuedCertificate {
             spiffe_id: id.clone(),
-            chain: vec![leaf, self.intermediate.clone()],
+            chain,
             info,
         })
     }
@@ -922,9 +944,14 @@ mod tests {
             .unwrap()
             .verify_chain(&cert.chain, SystemTime::now())
             .unwrap();
-        let life = cert.not_after.duration_since(SystemTime::now()).unwrap();
+        let life = cert
+            .info
+            .not_after
+            .duration_since(SystemTime::now())
+            .unwrap();
         assert!(life <= Duration::from_secs(3600) && life > Duration::from_secs(3500));
-        assert!(cert.renew_at() < cert.not_after && cert.renew_at() > cert.not_before);
+        assert!(cert.renew_at() < cert.info.not_after && cert.renew_at() > cert.info.not_before);
+        assert_eq!(cert.renew_at(), cert.info.renew_at());
         assert!(!format!("{cert:?}").contains("PRIVATE"));
         assert!(matches!(
             ca.issue_server_certificate(&[], Duration::from_secs(60)),
