@@ -251,6 +251,11 @@ impl Metrics {
             "Destination IPs in the mesh probe cache (answers and probes in flight)",
             mesh_probe.entries.clone(),
         );
+        registry.register(
+            "mesh_probe_no_slot",
+            "Outbound connections to an IP without a fresh probe answer that found every probe slot taken (not probed: an expired meshed answer is kept, others go plain)",
+            mesh_probe.no_slot.clone(),
+        );
         Metrics {
             inbound_denied,
             mesh_renewals,
