@@ -92,6 +92,12 @@ pub fn bearer_token(header: Option<&[u8]>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// Namespace and name of a ServiceAccount, empty when none is known, for a log line.
+fn sa_names(sa: Option<&ServiceAccount>) -> (&str, &str) {
+    sa.map(|sa| (sa.namespace.as_str(), sa.name.as_str()))
+        .unwrap_or(("", ""))
+}
+
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -131,14 +137,10 @@ impl IdentityService {
     ) -> Result<CertificateResponse, IssuanceError> {
         let mut facts = Facts::default();
         let result = self.decide(authorization, body, &mut facts).await;
-        let (namespace, serviceaccount) = facts
-            .sa
-            .as_ref()
-            .map(|sa| (sa.namespace.as_str(), sa.name.as_str()))
-            .unwrap_or(("", ""));
-        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
         match &result {
             Ok(r) => {
+                let (namespace, serviceaccount) = sa_names(facts.sa.as_ref());
+                let peer = peer.map(|p| p.to_string()).unwrap_or_default();
                 self.metrics.identity_result(Ok(()));
                 tracing::info!(
                     target: "picket_injector::identity",
@@ -152,21 +154,32 @@ impl IdentityService {
                     "certificate issued"
                 );
             }
-            Err(e) => {
-                self.metrics.identity_result(Err(e.code));
-                tracing::warn!(
-                    target: "picket_injector::identity",
-                    namespace,
-                    serviceaccount,
-                    result = "refused",
-                    code = e.code.as_str(),
-                    reason = %e.message,
-                    peer = %peer,
-                    "certificate refused"
-                );
-            }
+            Err(e) => self.refused(facts.sa.as_ref(), e, peer),
         }
         result
+    }
+
+    /// Logs and counts a refusal: the service's own, and the listener's (a body refused
+    /// before the token is looked at, with no ServiceAccount known).
+    pub(crate) fn refused(
+        &self,
+        sa: Option<&ServiceAccount>,
+        e: &IssuanceError,
+        peer: Option<SocketAddr>,
+    ) {
+        let (namespace, serviceaccount) = sa_names(sa);
+        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+        self.metrics.identity_result(Err(e.code));
+        tracing::warn!(
+            target: "picket_injector::identity",
+            namespace,
+            serviceaccount,
+            result = "refused",
+            code = e.code.as_str(),
+            reason = %e.message,
+            peer = %peer,
+            "certificate refused"
+        );
     }
 
     async fn decide(
