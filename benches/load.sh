@@ -17,21 +17,13 @@
 # layout of ../shared/bench/README.md's figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
 CONNS=${CONNS:-50}
-WORK=$(mktemp -d /tmp/picket-load.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null || { echo "load.sh: $1 is required" >&2; exit 2; }; }
+bench_init load
 need wrk
 need nginx
 need taskset
@@ -41,25 +33,12 @@ PICKET=19080
 HAPROXY=19081
 MODSEC=19082
 
-cargo build --release -q -p picket
+build_picket
 python3 ../shared/bench/gen_inputs.py bodies "$WORK" >/dev/null
 POST_BODY="$WORK/post4k.txt"
 [ -f "$POST_BODY" ] || { echo "no post4k.txt from gen_inputs.py" >&2; exit 2; }
 
-mkdir -p "$WORK/nginx"
-cat >"$WORK/backend.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend.pid;
-error_log $WORK/backend-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx;
-  proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx;
-  scgi_temp_path $WORK/nginx;
+{ nginx_preamble backend; cat <<EOF; } >"$WORK/backend.conf"
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$BACKEND;
@@ -71,7 +50,7 @@ EOF
 taskset -c 1 nginx -c "$WORK/backend.conf" -p "$WORK" &
 PIDS+=($!)
 
-taskset -c 1 ./target/release/picket proxy --listen 127.0.0.1:$PICKET --upstream 127.0.0.1:$BACKEND \
+taskset -c 1 "$PICKET_BIN" proxy --listen 127.0.0.1:$PICKET --upstream 127.0.0.1:$BACKEND \
   >"$WORK/picket-blocks.log" 2>"$WORK/picket.log" &
 PICKET_PID=$!
 PIDS+=($PICKET_PID)
@@ -116,21 +95,13 @@ Include $WORK/modsecurity.conf
 Include $CRS_SETUP
 Include /usr/share/modsecurity-crs/rules/*.conf
 EOF
-  cat >"$WORK/modsec-nginx.conf" <<EOF
+  {
+    cat <<EOF
 ${NDK_MODULE:+load_module $NDK_MODULE;}
 load_module $MODSEC_MODULE;
-worker_processes 1;
-daemon off;
-pid $WORK/modsec.pid;
-error_log $WORK/modsec-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx;
-  proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx;
-  scgi_temp_path $WORK/nginx;
+EOF
+    nginx_preamble modsec
+    cat <<EOF
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
   server {
     listen 127.0.0.1:$MODSEC;
@@ -145,6 +116,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/modsec-nginx.conf"
   taskset -c 1 nginx -c "$WORK/modsec-nginx.conf" -p "$WORK" >"$WORK/modsec.log" 2>&1 &
   MODSEC_PID=$!
   PIDS+=($MODSEC_PID)

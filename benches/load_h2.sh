@@ -14,19 +14,11 @@
 # picket, bounds this one, so its ratio is the interesting figure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 DURATION=${DURATION:-10}
-WORK=$(mktemp -d /tmp/picket-load-h2.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null || { echo "load_h2.sh: $1 is required" >&2; exit 2; }; }
+bench_init load-h2
 need h2load
 need nginx
 need taskset
@@ -36,22 +28,9 @@ BACKEND=19101
 PICKET=19180
 GRPC_PICKET=19181
 
-cargo build --release -q -p picket
+build_picket
 
-mkdir -p "$WORK/nginx"
-cat >"$WORK/backend.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend.pid;
-error_log $WORK/backend-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx;
-  proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx;
-  scgi_temp_path $WORK/nginx;
+{ nginx_preamble backend; cat <<EOF; } >"$WORK/backend.conf"
   keepalive_requests 1000000;
   client_body_buffer_size 64k;
   server {
@@ -66,14 +45,14 @@ PIDS+=($!)
 taskset -c 1 /usr/bin/python3 crates/proxy/tests/support/grpc_peer.py server >"$WORK/grpc.port" 2>/dev/null &
 PIDS+=($!)
 
-taskset -c 1 target/release/picket proxy --listen 127.0.0.1:$PICKET --upstream 127.0.0.1:$BACKEND \
+taskset -c 1 "$PICKET_BIN" proxy --listen 127.0.0.1:$PICKET --upstream 127.0.0.1:$BACKEND \
   --log-format json >/dev/null 2>"$WORK/picket.log" &
 PICKET_PID=$!
 PIDS+=($PICKET_PID)
 
 for _ in $(seq 50); do [ -s "$WORK/grpc.port" ] && break; sleep 0.1; done
 GRPC_BACKEND=$(head -1 "$WORK/grpc.port")
-taskset -c 1 target/release/picket proxy --listen 127.0.0.1:$GRPC_PICKET --upstream 127.0.0.1:$GRPC_BACKEND \
+taskset -c 1 "$PICKET_BIN" proxy --listen 127.0.0.1:$GRPC_PICKET --upstream 127.0.0.1:$GRPC_BACKEND \
   --log-format json >/dev/null 2>"$WORK/picket-grpc.log" &
 GRPC_PICKET_PID=$!
 PIDS+=($GRPC_PICKET_PID)

@@ -24,26 +24,27 @@ CASES = {
     "default": dict(fullname="picket", tls="helm", mesh_secret="picket-mesh-ca", mesh_job=True,
                     replicas=2, pdb=1, pack="files/default-pack.toml", sig=None,
                     pack_cm="picket-pack", pack_namespaces=[NS], dashboard=False,
-                    native=True, mode="protect"),
+                    native=True, mode="protect", cert_ttl="24h", ca_poll="30s"),
     "all-on": dict(fullname="picket-all", tls="certManager", mesh_secret="my-mesh-ca", mesh_job=False,
                    replicas=3, pdb=2, pack="ci/test-pack.toml", sig="ci/test-pack.toml.sig",
                    pack_cm="picket-pack", pack_namespaces=[NS, "shop", "payments"], dashboard=True,
-                   native=True, mode="monitor"),
+                   native=True, mode="monitor", cert_ttl="12h", ca_poll="1m"),
     "alt": dict(fullname="picket", tls="provided", mesh_secret="picket-mesh-ca", mesh_job=True,
                 replicas=1, pdb=None, pack="files/default-pack.toml", sig=None,
                 pack_cm="security-pack", pack_namespaces=[NS], dashboard=False,
-                native=False, mode="protect"),
+                native=False, mode="protect", cert_ttl="24h", ca_poll="30s"),
     "issuer": dict(fullname="picket", tls="certManager", mesh_secret="picket-mesh-ca", mesh_job=True,
                    replicas=2, pdb=1, pack="files/default-pack.toml", sig=None,
                    pack_cm="picket-pack", pack_namespaces=[NS], dashboard=False,
-                   native=True, mode="protect"),
+                   native=True, mode="protect", cert_ttl="24h", ca_poll="30s"),
 }
 RECOMMENDED = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"]
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
-def injector_args(inj):
+def injector_args(inj, exp):
     """The injector's command line: webhook, namespaces from the API server, identity service
-    with the mesh CA Secret and the Service's DNS names, TokenReview."""
+    with the mesh CA Secret and the Service's DNS names, TokenReview, the workload
+    certificate lifetime and the CA poll interval of the values."""
     return ["serve", "--listen", "0.0.0.0:8443", "--tls-cert", "/etc/picket/webhook-tls/tls.crt",
             "--tls-key", "/etc/picket/webhook-tls/tls.key", "--config",
             "/etc/picket/injector/config.json", "--health-listen", "0.0.0.0:8080",
@@ -51,7 +52,8 @@ def injector_args(inj):
             "--mesh-ca-dir", "/etc/picket/mesh-ca", "--identity-listen", "0.0.0.0:15012",
             "--identity-dns-name", f"{inj}.{NS}.svc",
             "--identity-dns-name", f"{inj}.{NS}.svc.cluster.local",
-            "--token-review", "kubernetes"]
+            "--token-review", "kubernetes",
+            "--workload-cert-ttl", exp["cert_ttl"], "--ca-poll", exp["ca_poll"]]
 CONFIG_KEYS = {"proxyImage": str, "initImage": str, "imagePullPolicy": str, "packConfigMap": str,
                "mode": str, "nativeSidecar": bool, "resources": dict, "trustDomain": str,
                "identityAddress": str, "excludeInboundPorts": str, "excludeOutboundPorts": str,
@@ -129,7 +131,7 @@ def check_case(case, exp, docs, chart):
             check(sc.get("allowPrivilegeEscalation") is False, case, f"{where}: allowPrivilegeEscalation")
             check(sc.get("capabilities", {}).get("drop") == ["ALL"], case, f"{where}: capabilities drop ALL")
     (c,) = pod.get("containers", [{}])
-    check(c.get("args") == injector_args(inj), case, f"injector args {c.get('args')}")
+    check(c.get("args") == injector_args(inj, exp), case, f"injector args {c.get('args')}")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check(ports == {"webhook": 8443, "identity": 15012, "health": 8080}, case, f"container ports {ports}")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):

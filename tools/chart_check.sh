@@ -129,4 +129,7 @@ refuse --set no.such.value=1
 refuse --set injector.replicas=0
 refuse --set webhook.tls.mode=provided
 refuse --set pack.requireSigned=true
+refuse --set meshCA.workloadCertTTL=1day
+refuse --set meshCA.workloadCertTTL=0h
+refuse --set-string meshCA.caPoll=30
 echo "chart check: ok"

@@ -141,15 +141,70 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// The serving TLS configuration (ring provider, TLS 1.2 and 1.3, ALPN `http/1.1`).
-pub fn tls_config(cert: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, ServeError> {
+/// The serving TLS configuration of both HTTPS listeners, the webhook and the identity
+/// service: ring provider, TLS 1.2 and 1.3, no client certificate, ALPN `http/1.1`, the
+/// certificate from `certificates`.
+pub fn tls_config(
+    certificates: Arc<dyn ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_cert_resolver(cert);
+            .with_cert_resolver(certificates);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Bounds of one HTTPS connection ([`serve_https_connection`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpsLimits {
+    /// The TLS handshake, and then each request head, must arrive within this.
+    pub read_timeout: Duration,
+    /// hyper's read buffer bound (`None`: hyper's default, about 400 KiB).
+    pub max_buf_size: Option<usize>,
+}
+
+/// One connection of an HTTPS listener (the webhook's or the identity service's): the TLS
+/// handshake within `limits.read_timeout`, then HTTP/1.1 served by `service`. A refused or
+/// timed-out handshake and a connection error are logged at debug level with `server` (the
+/// listener's name) and the peer.
+pub async fn serve_https_connection<S>(
+    acceptor: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: Option<SocketAddr>,
+    server: &'static str,
+    limits: HttpsLimits,
+    service: S,
+) where
+    S: hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Full<Bytes>>,
+        Error = Infallible,
+    >,
+{
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    let tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(server, error = %e, %peer, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(server, %peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout);
+    if let Some(max) = limits.max_buf_size {
+        builder.max_buf_size(max);
+    }
+    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+        tracing::debug!(server, error = %e, %peer, "connection error");
+    }
 }
 
 /// What `picket-injector serve` was given.
@@ -296,37 +351,30 @@ async fn accept(listener: &TcpListener) -> tokio::net::TcpStream {
     }
 }
 
+/// The webhook's handshake and head timeout.
+const WEBHOOK_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn serve_webhook(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
     loop {
         let stream = accept(&listener).await;
+        let peer = stream.peer_addr().ok();
         let acceptor = acceptor.clone();
         let state = state.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                .await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "webhook connection error");
-            }
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(req, &state).await) }
         });
+        tokio::spawn(serve_https_connection(
+            acceptor,
+            stream,
+            peer,
+            "webhook",
+            HttpsLimits {
+                read_timeout: WEBHOOK_READ_TIMEOUT,
+                max_buf_size: None,
+            },
+            service,
+        ));
     }
 }
 

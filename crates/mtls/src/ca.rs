@@ -13,7 +13,9 @@
 //!   the key (its signature is checked); everything else it asks for (subject, SANs, key
 //!   usages, extensions) is ignored: [`MeshCa::issue_from_csr`] writes the identity the
 //!   *caller* names, which the identity service takes from a validated ServiceAccount token.
-//!   A CSR cannot talk its way into another identity.
+//!   A CSR cannot talk its way into another identity. The identity service goes one step
+//!   further with [`MeshCa::issue_matching_csr`]: a CSR that asks for any other name is
+//!   refused ([`Error::CsrIdentityMismatch`]), with the CSR parsed once for both.
 //! * **Short lifetimes.** Workload certificates live 24 hours by default
 //!   ([`DEFAULT_WORKLOAD_LIFETIME`]) and carry no revocation information: a stolen key is
 //!   useful for at most a day. The cost is that every sidecar renews about twice a day, and
@@ -153,8 +155,8 @@ pub struct ServerCertificate {
     /// `[leaf, intermediate]`.
     pub chain: Vec<CertificateDer<'static>>,
     key: PrivatePkcs8KeyDer<'static>,
-    pub not_before: SystemTime,
-    pub not_after: SystemTime,
+    /// Serial and validity of the leaf.
+    pub info: CertificateInfo,
 }
 
 impl ServerCertificate {
@@ -168,13 +170,10 @@ impl ServerCertificate {
         certs_to_pem(&self.chain)
     }
 
-    /// When to re-issue: half-way through the validity period.
+    /// When to re-issue: half-way through the validity period
+    /// ([`CertificateInfo::renew_at`]).
     pub fn renew_at(&self) -> SystemTime {
-        let life = self
-            .not_after
-            .duration_since(self.not_before)
-            .unwrap_or_default();
-        self.not_before + life / 2
+        self.info.renew_at()
     }
 }
 
@@ -183,8 +182,8 @@ impl std::fmt::Debug for ServerCertificate {
         f.debug_struct("ServerCertificate")
             .field("chain", &self.chain.len())
             .field("key", &"[elided]")
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
+            .field("not_before", &self.info.not_before)
+            .field("not_after", &self.info.not_after)
             .finish()
     }
 }
@@ -214,12 +213,27 @@ impl CsrNames {
                 .iter()
                 .all(|cn| !cn.to_ascii_lowercase().starts_with("spiffe:") || cn == id.as_str())
     }
+
+    /// Every name asked for, for a message: the URI SANs, the other SANs, then `CN=<name>`
+    /// for each common name, separated by `, `.
+    pub fn describe(&self) -> String {
+        let mut asked: Vec<String> = self.uris.clone();
+        asked.extend(self.other_sans.iter().cloned());
+        asked.extend(self.common_names.iter().map(|c| format!("CN={c}")));
+        asked.join(", ")
+    }
 }
 
 /// Parses a CSR (PEM or DER), checks its self-signature, and returns the names it asks for.
+/// (To check the names and issue in one go, with one parse, see
+/// [`MeshCa::issue_matching_csr`].)
 pub fn csr_requested_names(csr: &[u8]) -> Result<CsrNames> {
     let der = csr_der(csr)?;
-    let req = parse_csr(&der)?;
+    Ok(names_of(&parse_csr(&der)?))
+}
+
+/// The names a parsed CSR asks for.
+fn names_of(req: &X509CertificationRequest<'_>) -> CsrNames {
     let mut names = CsrNames::default();
     for cn in req.certification_request_info.subject.iter_common_name() {
         names.common_names.push(
@@ -240,7 +254,7 @@ pub fn csr_requested_names(csr: &[u8]) -> Result<CsrNames> {
             }
         }
     }
-    Ok(names)
+    names
 }
 
 /// The workload side of issuance: a new ECDSA P-256 key and a CSR signed with it.
@@ -414,7 +428,35 @@ impl MeshCa {
     ) -> Result<IssuedCertificate> {
         let now = SystemTime::now();
         let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        self.issue(csr, id, not_before, add(now, lifetime)?)
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(now, lifetime)?,
+            CsrNameCheck::Ignore,
+        )
+    }
+
+    /// Like [`MeshCa::issue_from_csr`], but first refuses a CSR that asks for any name other
+    /// than `id` ([`CsrNames::only_names`]) with [`Error::CsrIdentityMismatch`]; a CSR that
+    /// asks for no name, or for exactly `id`, is issued. The CSR is parsed and its signature
+    /// checked once. This is the identity service's call: a request for someone else is
+    /// refused outright rather than silently issued for the caller.
+    pub fn issue_matching_csr(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate> {
+        let now = SystemTime::now();
+        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(now, lifetime)?,
+            CsrNameCheck::OnlyId,
+        )
     }
 
     /// Like [`MeshCa::issue_from_csr`] with an explicit validity start (no skew allowance):
@@ -427,7 +469,13 @@ impl MeshCa {
         not_before: SystemTime,
         lifetime: Duration,
     ) -> Result<IssuedCertificate> {
-        self.issue(csr, id, not_before, add(not_before, lifetime)?)
+        self.issue(
+            csr,
+            id,
+            not_before,
+            add(not_before, lifetime)?,
+            CsrNameCheck::Ignore,
+        )
     }
 
     /// Issues a TLS server certificate for `dns_names` (at least one), valid from now (less
@@ -442,51 +490,38 @@ impl MeshCa {
         let first = dns_names.first().ok_or(Error::NoDnsName)?;
         let now = SystemTime::now();
         let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        let not_after = add(now, lifetime)?.min(self.intermediate_not_after);
-        if not_after <= not_before {
-            return Err(Error::InvalidLifetime);
-        }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::default();
-        params.not_before = offset_time(not_before)?;
-        params.not_after = offset_time(not_after)?;
-        params.serial_number = Some(random_serial()?);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "picket");
-        dn.push(DnType::CommonName, first.as_str());
-        params.distinguished_name = dn;
-        params.subject_alt_names = dns_names
+        let sans = dns_names
             .iter()
             .map(|n| Ok(SanType::DnsName(n.as_str().try_into()?)))
             .collect::<Result<Vec<_>>>()?;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&key, &self.issuer)?.der().clone();
-        let info = CertificateInfo::parse(&leaf)?;
+        let params = self.leaf_params(
+            not_before,
+            add(now, lifetime)?,
+            Some(first),
+            sans,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let (chain, info) = self.sign_leaf(&params, &key)?;
         Ok(ServerCertificate {
-            chain: vec![leaf, self.intermediate.clone()],
+            chain,
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-            not_before: info.not_before,
-            not_after: info.not_after,
+            info,
         })
     }
 
-    fn issue(
+    /// The parameters of every end-entity certificate this CA signs: valid from
+    /// `not_before` to `not_after` cut to the intermediate's expiry, a random serial,
+    /// `O=picket` (and `CN=common_name` if given), `sans`, not a CA, key usage
+    /// `digitalSignature`, `ekus`, an authority key identifier.
+    fn leaf_params(
         &self,
-        csr: &[u8],
-        id: &SpiffeId,
         not_before: SystemTime,
         not_after: SystemTime,
-    ) -> Result<IssuedCertificate> {
-        if id.trust_domain() != &self.trust_domain {
-            return Err(Error::ForeignTrustDomain {
-                id: Box::new(id.clone()),
-                expected: self.trust_domain.clone(),
-            });
-        }
-        let public_key = csr_public_key(csr)?;
+        common_name: Option<&str>,
+        sans: Vec<SanType>,
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<CertificateParams> {
         let not_after = not_after.min(self.intermediate_not_after);
         if not_after <= not_before {
             return Err(Error::InvalidLifetime);
@@ -497,20 +532,70 @@ impl MeshCa {
         params.serial_number = Some(random_serial()?);
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "picket");
+        if let Some(cn) = common_name {
+            dn.push(DnType::CommonName, cn);
+        }
         params.distinguished_name = dn;
-        params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
+        params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = ekus;
         params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&public_key, &self.issuer)?.der().clone();
+        Ok(params)
+    }
+
+    /// Signs `params` for `key` with the intermediate: `[leaf, intermediate]` and the leaf's
+    /// info.
+    fn sign_leaf(
+        &self,
+        params: &CertificateParams,
+        key: &impl rcgen::PublicKeyData,
+    ) -> Result<(Vec<CertificateDer<'static>>, CertificateInfo)> {
+        let leaf = params.signed_by(key, &self.issuer)?.der().clone();
         let info = CertificateInfo::parse(&leaf)?;
+        Ok((vec![leaf, self.intermediate.clone()], info))
+    }
+
+    fn issue(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        not_before: SystemTime,
+        not_after: SystemTime,
+        check: CsrNameCheck,
+    ) -> Result<IssuedCertificate> {
+        if id.trust_domain() != &self.trust_domain {
+            return Err(Error::ForeignTrustDomain {
+                id: Box::new(id.clone()),
+                expected: self.trust_domain.clone(),
+            });
+        }
+        let der = csr_der(csr)?;
+        let req = parse_csr(&der)?;
+        if check == CsrNameCheck::OnlyId {
+            let asked = names_of(&req);
+            if !asked.only_names(id) {
+                return Err(Error::CsrIdentityMismatch {
+                    asked: Box::new(asked),
+                    id: Box::new(id.clone()),
+                });
+            }
+        }
+        let public_key = csr_public_key(&req)?;
+        let params = self.leaf_params(
+            not_before,
+            not_after,
+            None,
+            vec![SanType::URI(id.as_str().try_into()?)],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )?;
+        let (chain, info) = self.sign_leaf(&params, &public_key)?;
         Ok(IssuedCertificate {
             spiffe_id: id.clone(),
-            chain: vec![leaf, self.intermediate.clone()],
+            chain,
             info,
         })
     }
@@ -544,11 +629,17 @@ fn parse_csr(der: &[u8]) -> Result<X509CertificationRequest<'_>> {
     Ok(req)
 }
 
-/// Parses a CSR (PEM or DER), checks its self-signature and returns its public key. Nothing
-/// else of the CSR is read.
-fn csr_public_key(csr: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
-    let der = csr_der(csr)?;
-    let req = parse_csr(&der)?;
+/// Whether issuance looks at the names a CSR asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsrNameCheck {
+    /// Only the key is read (the names are ignored, the caller's identity is written).
+    Ignore,
+    /// A CSR asking for any name but the identity is refused.
+    OnlyId,
+}
+
+/// The public key of a parsed (signature-checked) CSR. Nothing else of the CSR is read.
+fn csr_public_key(req: &X509CertificationRequest<'_>) -> Result<rcgen::SubjectPublicKeyInfo> {
     let spki = &req.certification_request_info.subject_pki;
     if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
         if rsa.key_size() < MIN_RSA_BITS {
@@ -853,9 +944,14 @@ mod tests {
             .unwrap()
             .verify_chain(&cert.chain, SystemTime::now())
             .unwrap();
-        let life = cert.not_after.duration_since(SystemTime::now()).unwrap();
+        let life = cert
+            .info
+            .not_after
+            .duration_since(SystemTime::now())
+            .unwrap();
         assert!(life <= Duration::from_secs(3600) && life > Duration::from_secs(3500));
-        assert!(cert.renew_at() < cert.not_after && cert.renew_at() > cert.not_before);
+        assert!(cert.renew_at() < cert.info.not_after && cert.renew_at() > cert.info.not_before);
+        assert_eq!(cert.renew_at(), cert.info.renew_at());
         assert!(!format!("{cert:?}").contains("PRIVATE"));
         assert!(matches!(
             ca.issue_server_certificate(&[], Duration::from_secs(60)),
@@ -896,6 +992,62 @@ mod tests {
         assert!(matches!(
             csr_requested_names(&bad),
             Err(Error::CsrBadSignature)
+        ));
+    }
+
+    #[test]
+    fn matching_csr_issues_for_its_identity_and_refuses_others() {
+        let ca = ca();
+        let me = id("shop", "cart");
+        let ttl = DEFAULT_WORKLOAD_LIFETIME;
+        // No name, or exactly the identity: issued for it.
+        for csr in [
+            generate_key_and_csr(None).unwrap(),
+            generate_key_and_csr(Some(&me)).unwrap(),
+        ] {
+            let issued = ca
+                .issue_matching_csr(csr.csr_pem.as_bytes(), &me, ttl)
+                .unwrap();
+            assert_eq!(issued.info.spiffe_id.as_ref(), Some(&me));
+            assert_eq!(issued.chain().len(), 2);
+        }
+        // Another identity: refused, naming what was asked.
+        let admin = id("kube-system", "admin");
+        let other = generate_key_and_csr(Some(&admin)).unwrap();
+        match ca.issue_matching_csr(&other.csr_der, &me, ttl) {
+            Err(Error::CsrIdentityMismatch { asked, id }) => {
+                assert_eq!(asked.uris, vec![admin.to_string()]);
+                assert_eq!(*id, me);
+                assert_eq!(asked.describe(), admin.to_string());
+            }
+            r => panic!("expected an identity mismatch, got {r:?}"),
+        }
+        // A DNS SAN and a SPIFFE-looking CN: refused too.
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "spiffe://cluster.local/ns/a/sa/b");
+        let csr = params.serialize_request(&key).unwrap();
+        let err = ca.issue_matching_csr(csr.der(), &me, ttl).unwrap_err();
+        assert!(matches!(err, Error::CsrIdentityMismatch { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the CSR asks for DNSName(evil.example), CN=spiffe://cluster.local/ns/a/sa/b but the identity is {me}"
+            )
+        );
+        // The CSR's signature is still checked, and before its names.
+        let mut bad = other.csr_der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            ca.issue_matching_csr(&bad, &me, ttl),
+            Err(Error::CsrBadSignature)
+        ));
+        assert!(matches!(
+            ca.issue_matching_csr(b"\x30\x03\x02\x01\x00", &me, ttl),
+            Err(Error::CsrMalformed(_))
         ));
     }
 

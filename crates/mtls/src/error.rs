@@ -28,6 +28,13 @@ pub enum Error {
     /// A CSR whose self-signature does not verify (the requester does not hold the key).
     #[error("CSR signature does not verify")]
     CsrBadSignature,
+    /// A CSR that asks for a name other than the identity being issued
+    /// ([`crate::MeshCa::issue_matching_csr`]).
+    #[error("the CSR asks for {} but the identity is {id}", .asked.describe())]
+    CsrIdentityMismatch {
+        asked: Box<crate::ca::CsrNames>,
+        id: Box<SpiffeId>,
+    },
     /// A public key algorithm picket does not issue certificates for.
     #[error("unsupported public key algorithm in CSR")]
     UnsupportedKey,

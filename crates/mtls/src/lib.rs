@@ -13,9 +13,10 @@
 //! * [`spiffe`]: [`SpiffeId`] and [`TrustDomain`], strictly parsed;
 //! * [`ca`]: the mesh CA ([`MeshCa`]), root + intermediate, saved as PEM in a Secret, issuing
 //!   24-hour workload certificates from CSRs ([`MeshCa::issue_from_csr`]) for an identity the
-//!   caller has established, and DNS-only server certificates for the identity service
-//!   itself ([`MeshCa::issue_server_certificate`]); what a CSR asks for
-//!   ([`csr_requested_names`], so the service can refuse one that asks for someone else);
+//!   caller has established, or, for the identity service, from CSRs that ask for that
+//!   identity or nothing ([`MeshCa::issue_matching_csr`]: one asking for someone else is
+//!   refused), and DNS-only server certificates for the identity service itself
+//!   ([`MeshCa::issue_server_certificate`]); what a CSR asks for ([`csr_requested_names`]);
 //!   and the workload side, [`generate_key_and_csr`];
 //! * [`identity`]: a workload's [`WorkloadIdentity`] (chain + key) and the [`TrustBundle`];
 //! * [`config`] and [`verify`]: rustls configurations (TLS 1.3, ring) whose verifiers check

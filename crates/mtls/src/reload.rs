@@ -36,7 +36,7 @@ use crate::cert::CertificateInfo;
 use crate::config::{client_config, server_config};
 use crate::error::{Error, Result};
 use crate::identity::{TrustBundle, WorkloadIdentity};
-use crate::spiffe::SpiffeId;
+use crate::spiffe::{SpiffeId, TrustDomain};
 use crate::verify::AcceptedPeers;
 
 /// How many client configurations one generation caches.
@@ -55,6 +55,9 @@ struct Generation {
 /// A sidecar's mesh TLS material, replaceable at run time. See the module docs.
 pub struct MeshTls {
     current: ArcSwap<Generation>,
+    /// The workload's trust domain, fixed for the life of this value (an update for another
+    /// identity is refused), kept apart so it can be lent without a load or a clone.
+    trust_domain: TrustDomain,
     updating: Mutex<()>,
 }
 
@@ -77,9 +80,11 @@ impl MeshTls {
     /// Validates `identity` against `bundle` (see [`TrustBundle::verify_chain`]) and builds
     /// the first configurations.
     pub fn new(identity: WorkloadIdentity, bundle: TrustBundle) -> Result<Self> {
+        let trust_domain = identity.spiffe_id().trust_domain().clone();
         let first = Generation::build(0, identity, bundle)?;
         Ok(MeshTls {
             current: ArcSwap::from_pointee(first),
+            trust_domain,
             updating: Mutex::new(()),
         })
     }
@@ -155,6 +160,11 @@ impl MeshTls {
         let next = Generation::build(g.number + 1, identity, bundle)?;
         self.current.store(Arc::new(next));
         Ok(())
+    }
+
+    /// This workload's trust domain (borrowed: no allocation, for per-connection checks).
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.trust_domain
     }
 
     /// This workload's identity.

@@ -165,6 +165,7 @@ async fn mtls_handshake_exchanges_bytes_and_both_sides_see_the_peer_id() {
     let (server_id, client_id) = (id("shop", "cart"), id("shop", "frontend"));
     let server_tls = MeshTls::new(workload(&ca, &server_id), ca.trust_bundle().unwrap()).unwrap();
     let client_tls = MeshTls::new(workload(&ca, &client_id), ca.trust_bundle().unwrap()).unwrap();
+    assert_eq!(client_tls.trust_domain(), client_id.trust_domain());
     let mut server = Server::spawn(move || server_tls.server_config()).await;
 
     let config = client_tls

@@ -77,33 +77,42 @@ fn check_path(path: &str) -> Result<(&str, &str), String> {
     }
 }
 
-/// `*` any run of non-`/` characters, `?` one non-`/` character.
+/// `*` any run of non-`/` characters, `?` one non-`/` character. Allocation-free: it walks
+/// both strings by byte offset, a character at a time.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // Iterative matching with one backtrack point per `*` (linear in practice).
+    fn at(s: &str, i: usize) -> Option<char> {
+        s.get(i..).and_then(|rest| rest.chars().next())
+    }
+    // Iterative matching with one backtrack point per `*` (linear in practice). `pi` and `ti`
+    // are byte offsets, always on character boundaries.
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
+    while let Some(tc) = at(text, ti) {
+        let pc = at(pattern, pi);
+        if pc == Some('*') {
             star = Some((pi, ti));
             pi += 1;
-        } else if pi < p.len() && (p[pi] == t[ti] || (p[pi] == '?' && t[ti] != '/')) {
-            pi += 1;
-            ti += 1;
+        } else if let Some(pc) = pc.filter(|&pc| pc == tc || (pc == '?' && tc != '/')) {
+            pi += pc.len_utf8();
+            ti += tc.len_utf8();
         } else if let Some((sp, st)) = star {
             // Let the `*` take one more character, unless that would be a `/`.
-            if t[st] == '/' {
+            let Some(sc) = at(text, st) else {
+                return false;
+            };
+            if sc == '/' {
                 return false;
             }
             pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+            ti = st + sc.len_utf8();
+            star = Some((sp, ti));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    pattern
+        .get(pi..)
+        .is_some_and(|rest| rest.chars().all(|c| c == '*'))
 }
 
 /// The port key of a list.
@@ -206,8 +215,8 @@ pub(crate) fn admit(
     let Some(allow) = mesh.inbound_allow.as_deref() else {
         return true;
     };
-    let own = mesh.tls.spiffe_id().trust_domain().clone();
-    let Err(denial) = allow.check(conn.dst_port, peer, &own) else {
+    // Borrowed, not cloned: an allowed connection costs no allocation here.
+    let Err(denial) = allow.check(conn.dst_port, peer, mesh.tls.trust_domain()) else {
         return true;
     };
     let monitor = shared.cfg.mode == crate::gateway::Mode::Monitor;
@@ -259,6 +268,12 @@ mod tests {
         assert!(!glob("spiffe://td/*", "spiffe://td/ns/a/sa/b"));
         assert!(glob("spiffe://td/ns/*/sa/*", "spiffe://td/ns/a/sa/b"));
         assert!(!glob("a?b", "a/b"));
+        // Characters, not bytes: `?` takes one character of any width.
+        assert!(glob("caf?", "café"));
+        assert!(glob("*é", "café"));
+        assert!(!glob("caf??", "café"));
+        assert!(glob("é*", "é"));
+        assert!(!glob("*x", "é/x"));
     }
 
     #[test]

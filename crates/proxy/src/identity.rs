@@ -466,10 +466,6 @@ impl Backoff {
         self.next = (self.next * 2).min(BACKOFF_CAP);
         d
     }
-
-    pub fn reset(&mut self) {
-        self.next = BACKOFF_START;
-    }
 }
 
 fn jitter() -> f64 {
@@ -503,6 +499,45 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
     }
 }
 
+/// Asks until a certificate is issued and `install` accepts it; `None` if shutdown comes
+/// first. One loop for the first certificate and for renewals: every attempt is counted, a
+/// failure (including one of `install`) is logged and retried with backoff. `in_force` is the
+/// certificate serving meanwhile, if any (a renewal), so that its expiry is called out.
+async fn until_installed<T>(
+    source: &CertificateSource,
+    metrics: &Metrics,
+    shutdown: &mut watch::Receiver<bool>,
+    what: &str,
+    in_force: Option<&MeshTls>,
+    mut install: impl FnMut(Issued) -> Result<T, picket_mtls::Error>,
+) -> Option<T> {
+    let mut backoff = Backoff::default();
+    loop {
+        let attempt = tokio::select! {
+            r = source.fetch() => r,
+            _ = shutdown.changed() => return None,
+        };
+        let error = match attempt.and_then(|issued| install(issued).map_err(FetchError::Material)) {
+            Ok(installed) => {
+                metrics.mesh_renewal("ok");
+                return Some(installed);
+            }
+            Err(e) => e,
+        };
+        metrics.mesh_renewal("error");
+        let wait = backoff.after(&error);
+        if let Some(current) = in_force.map(|tls| tls.certificate_info().not_after) {
+            if current <= SystemTime::now() {
+                tracing::error!(%error, not_after = %rfc3339(current), "mesh certificate EXPIRED and renewal keeps failing; peers refuse our handshakes");
+            }
+        }
+        log_failure(&error, source.address(), wait, what);
+        if !sleep_or_shutdown(wait, shutdown).await {
+            return None;
+        }
+    }
+}
+
 /// Asks until the first certificate is issued and builds the mesh material from it; `None`
 /// if shutdown comes first.
 pub async fn obtain_first(
@@ -510,37 +545,24 @@ pub async fn obtain_first(
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<(MeshTls, SystemTime)> {
-    let mut backoff = Backoff::default();
-    loop {
-        let attempt = tokio::select! {
-            r = source.fetch() => r,
-            _ = shutdown.changed() => return None,
-        };
-        let error = match attempt {
-            Ok(issued) => {
-                let not_after = issued.not_after();
-                let received = issued.received;
-                let id = issued.identity.spiffe_id().to_string();
-                let serial = issued.identity.info().serial_hex();
-                match MeshTls::new(issued.identity, issued.bundle) {
-                    Ok(tls) => {
-                        metrics.mesh_renewal("ok");
-                        metrics.mesh_certificate(&tls);
-                        tracing::info!(spiffe_id = %id, serial = %serial, not_after = %rfc3339(not_after), identity_address = source.address(), "mesh certificate issued");
-                        return Some((tls, received));
-                    }
-                    Err(e) => FetchError::Material(e),
-                }
-            }
-            Err(e) => e,
-        };
-        metrics.mesh_renewal("error");
-        let wait = backoff.after(&error);
-        log_failure(&error, source.address(), wait, "mesh certificate request");
-        if !sleep_or_shutdown(wait, shutdown).await {
-            return None;
-        }
-    }
+    until_installed(
+        source,
+        metrics,
+        shutdown,
+        "mesh certificate request",
+        None,
+        |issued| {
+            let not_after = issued.not_after();
+            let received = issued.received;
+            let id = issued.identity.spiffe_id().to_string();
+            let serial = issued.identity.info().serial_hex();
+            let tls = MeshTls::new(issued.identity, issued.bundle)?;
+            metrics.mesh_certificate(&tls);
+            tracing::info!(spiffe_id = %id, serial = %serial, not_after = %rfc3339(not_after), identity_address = source.address(), "mesh certificate issued");
+            Ok((tls, received))
+        },
+    )
+    .await
 }
 
 /// Renews the certificate in `tls` until shutdown (see the module docs). `received` is when
@@ -558,41 +580,28 @@ pub async fn renew(
         if !sleep_or_shutdown(due, &mut shutdown).await {
             return;
         }
-        let mut backoff = Backoff::default();
-        loop {
-            let attempt = tokio::select! {
-                r = source.fetch() => r,
-                _ = shutdown.changed() => return,
-            };
-            let error = match attempt {
-                Ok(issued) => {
-                    let not_after = issued.not_after();
-                    let received = issued.received;
-                    let id = issued.identity.spiffe_id().to_string();
-                    let serial = issued.identity.info().serial_hex();
-                    match tls.replace(issued.identity, issued.bundle) {
-                        Ok(()) => {
-                            metrics.mesh_renewal("ok");
-                            metrics.mesh_certificate(&tls);
-                            due = renew_after(received, not_after, jitter());
-                            tracing::info!(spiffe_id = %id, serial = %serial, not_after = %rfc3339(not_after), next_renewal_in = ?due, "mesh certificate renewed");
-                            break;
-                        }
-                        Err(e) => FetchError::Material(e),
-                    }
-                }
-                Err(e) => e,
-            };
-            metrics.mesh_renewal("error");
-            let wait = backoff.after(&error);
-            let current = tls.certificate_info().not_after;
-            if current <= SystemTime::now() {
-                tracing::error!(%error, not_after = %rfc3339(current), "mesh certificate EXPIRED and renewal keeps failing; peers refuse our handshakes");
-            }
-            log_failure(&error, source.address(), wait, "mesh certificate renewal");
-            if !sleep_or_shutdown(wait, &mut shutdown).await {
-                return;
-            }
+        let renewed = until_installed(
+            &source,
+            &metrics,
+            &mut shutdown,
+            "mesh certificate renewal",
+            Some(&tls),
+            |issued| {
+                let not_after = issued.not_after();
+                let received = issued.received;
+                let id = issued.identity.spiffe_id().to_string();
+                let serial = issued.identity.info().serial_hex();
+                tls.replace(issued.identity, issued.bundle)?;
+                metrics.mesh_certificate(&tls);
+                let next = renew_after(received, not_after, jitter());
+                tracing::info!(spiffe_id = %id, serial = %serial, not_after = %rfc3339(not_after), next_renewal_in = ?next, "mesh certificate renewed");
+                Ok(next)
+            },
+        )
+        .await;
+        match renewed {
+            Some(next) => due = next,
+            None => return,
         }
     }
 }
@@ -634,7 +643,8 @@ mod tests {
         let mut b = Backoff::default();
         let delays: Vec<u64> = (0..8).map(|_| b.after(&retryable).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
-        b.reset();
+        // Each round of attempts starts a backoff of its own.
+        let mut b = Backoff::default();
         assert_eq!(b.after(&retryable), BACKOFF_START);
         let final_ = FetchError::Refused {
             status: 403,

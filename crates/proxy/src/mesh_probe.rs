@@ -70,6 +70,16 @@
 //! away does not cancel it), the others wait for its answer. Loopback and unspecified
 //! destinations are never probed (plain).
 //!
+//! At most [`MAX_PROBES_IN_FLIGHT`] probes run at once (each holds a socket and a task for up
+//! to 1.3 s, and an application connecting to many new IPs would otherwise start as many).
+//! A connection to an IP without a fresh answer that finds every probe slot taken is not
+//! probed and waits for nothing; it gets what a probe that failed would give, by the rules
+//! above: an IP whose last answer, now expired, was `meshed` stays meshed (mTLS, failing
+//! closed if the handshake fails: running out of slots is never a way to downgrade a mesh
+//! peer to plaintext), any other is routed as `error` (plain). Nothing is cached for it, so
+//! the next connection tries for a slot again. Counted in
+//! `picket_mesh_probe_no_slot_total`.
+//!
 //! # Failure modes
 //!
 //! * **Probe timeout** (a network policy dropping 15443, an overloaded peer): the first
@@ -108,7 +118,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::metrics::ResultLabels;
@@ -128,6 +138,8 @@ pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 /// Most answers cached.
 pub const MAX_ENTRIES: usize = 4096;
+/// Most probes running at once (see "The cache" in the module docs).
+pub const MAX_PROBES_IN_FLIGHT: usize = 128;
 /// Handshakes the mesh port serves at once.
 pub const MESH_PORT_CONCURRENCY: usize = 64;
 /// Time a connection to the mesh port has for its handshake.
@@ -179,6 +191,8 @@ pub struct CacheSettings {
     pub positive_ttl: Duration,
     pub negative_ttl: Duration,
     pub max_entries: usize,
+    /// Most probes running at once.
+    pub max_probes_in_flight: usize,
     /// Hard bound on one probe, whatever the probe function does.
     pub probe_timeout: Duration,
 }
@@ -189,6 +203,7 @@ impl Default for CacheSettings {
             positive_ttl: POSITIVE_TTL,
             negative_ttl: NEGATIVE_TTL,
             max_entries: MAX_ENTRIES,
+            max_probes_in_flight: MAX_PROBES_IN_FLIGHT,
             probe_timeout: PROBE_CONNECT_TIMEOUT + PROBE_HANDSHAKE_TIMEOUT + Duration::from_secs(1),
         }
     }
@@ -199,6 +214,8 @@ impl Default for CacheSettings {
 pub struct ProbeMetrics {
     pub probes: Family<ResultLabels, Counter>,
     pub entries: Gauge,
+    /// Lookups that needed a probe and found every probe slot taken.
+    pub no_slot: Counter,
 }
 
 enum Slot {
@@ -215,6 +232,8 @@ struct Inner {
     probe: ProbeFn,
     settings: CacheSettings,
     metrics: ProbeMetrics,
+    /// One permit per probe in flight, held by its task.
+    probe_slots: Arc<Semaphore>,
 }
 
 /// Probe answers per IP, with TTLs, a size bound and coalesced probes (see the module docs).
@@ -233,6 +252,7 @@ impl ProbeCache {
             inner: Arc::new(Inner {
                 map: Mutex::new(HashMap::new()),
                 probe,
+                probe_slots: Arc::new(Semaphore::new(settings.max_probes_in_flight)),
                 settings,
                 metrics,
             }),
@@ -240,7 +260,8 @@ impl ProbeCache {
     }
 
     /// The answer for `ip`: the cached one while fresh, else that of a probe (one probe at a
-    /// time per IP; concurrent callers wait for the same one).
+    /// time per IP; concurrent callers wait for the same one). With every probe slot taken:
+    /// an expired `meshed` answer, else [`ProbeAnswer::Error`], at once (see the module docs).
     pub async fn lookup(&self, ip: IpAddr) -> ProbeAnswer {
         let mut rx = {
             let mut map = lock(&self.inner.map);
@@ -250,12 +271,24 @@ impl ProbeCache {
                 }
                 // A probe in flight (its task alive: a sender that is gone is replaced).
                 Some(Slot::Probing(rx)) if rx.has_changed().is_ok() => rx.clone(),
-                _ => {
+                stale => {
+                    let Ok(permit) = self.inner.probe_slots.clone().try_acquire_owned() else {
+                        self.inner.metrics.no_slot.inc();
+                        tracing::debug!(%ip, "mesh probe: every probe slot is taken; not probed");
+                        return match stale {
+                            Some(Slot::Known {
+                                answer: answer @ ProbeAnswer::Meshed { .. },
+                                ..
+                            }) => answer.clone(),
+                            _ => ProbeAnswer::Error,
+                        };
+                    };
                     let (tx, rx) = watch::channel(None);
                     map.insert(ip, Slot::Probing(rx.clone()));
                     self.inner.metrics.entries.set(map.len() as i64);
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
+                        let _slot = permit;
                         let probe = (inner.probe)(ip);
                         let answer =
                             match tokio::time::timeout(inner.settings.probe_timeout, probe).await {
@@ -585,6 +618,22 @@ mod tests {
         max_entries: usize,
         answer: fn(IpAddr) -> ProbeAnswer,
     ) -> (ProbeCache, Arc<AtomicUsize>, ProbeMetrics) {
+        cache_with(
+            delay,
+            CacheSettings {
+                max_entries,
+                ..CacheSettings::default()
+            },
+            answer,
+        )
+    }
+
+    /// [`cache`] with any settings.
+    fn cache_with(
+        delay: Duration,
+        settings: CacheSettings,
+        answer: fn(IpAddr) -> ProbeAnswer,
+    ) -> (ProbeCache, Arc<AtomicUsize>, ProbeMetrics) {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
         let probe: ProbeFn = Arc::new(move |ip| {
@@ -595,10 +644,6 @@ mod tests {
             })
         });
         let metrics = ProbeMetrics::default();
-        let settings = CacheSettings {
-            max_entries,
-            ..CacheSettings::default()
-        };
         (
             ProbeCache::new(probe, settings, metrics.clone()),
             calls,
@@ -713,6 +758,54 @@ mod tests {
         c.lookup(ip(3)).await;
         c.lookup(ip(5)).await;
         assert!(c.len() <= 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_in_flight_are_bounded_and_a_meshed_ip_never_goes_plain_for_it() {
+        let settings = CacheSettings {
+            max_probes_in_flight: 2,
+            ..CacheSettings::default()
+        };
+        let (c, calls, m) = cache_with(Duration::from_millis(200), settings, |ip| match ip {
+            IpAddr::V4(v4) if v4.octets()[3] % 2 == 1 => meshed(),
+            _ => ProbeAnswer::Plain,
+        });
+        // ip(1) was meshed; its answer has expired.
+        assert_eq!(c.lookup(ip(1)).await, meshed());
+        tokio::time::sleep(POSITIVE_TTL + Duration::from_secs(1)).await;
+        // Two probes take both slots.
+        let busy: Vec<_> = [10, 12]
+            .into_iter()
+            .map(|n| {
+                let c = c.clone();
+                tokio::spawn(async move { c.lookup(ip(n)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // A new IP: not probed, no wait, routed as an error (plain), not cached.
+        let started = Instant::now();
+        assert_eq!(c.lookup(ip(14)).await, ProbeAnswer::Error);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The expired meshed IP stays meshed: no slot is no downgrade.
+        assert_eq!(c.lookup(ip(1)).await, meshed());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "no probe without a slot");
+        assert_eq!(m.no_slot.get(), 2);
+        // An IP being probed is joined, not refused.
+        assert_eq!(c.lookup(ip(10)).await, ProbeAnswer::Plain);
+        for t in busy {
+            assert_eq!(t.await.unwrap(), ProbeAnswer::Plain);
+        }
+        // The slots are free again: both IPs left without a probe are probed now.
+        assert_eq!(c.lookup(ip(14)).await, ProbeAnswer::Plain);
+        assert_eq!(c.lookup(ip(1)).await, meshed());
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        assert_eq!(m.no_slot.get(), 2);
+        assert_eq!(
+            probes(&m, "error"),
+            0,
+            "a lookup without a slot is not a probe"
+        );
     }
 
     #[tokio::test(start_paused = true)]

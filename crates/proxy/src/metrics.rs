@@ -264,6 +264,11 @@ impl Metrics {
             "Idle upstream connections in the pool",
             pool.idle.clone(),
         );
+        registry.register(
+            "mesh_probe_no_slot",
+            "Outbound connections to an IP without a fresh probe answer that found every probe slot taken (not probed: an expired meshed answer is kept, others go plain)",
+            mesh_probe.no_slot.clone(),
+        );
         Metrics {
             pool,
             inbound_denied,

@@ -23,17 +23,16 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use picket_mtls::issuance::{ErrorCode, IssuanceError, CERTIFICATE_PATH, MAX_REQUEST_BYTES};
 use picket_mtls::{CaPem, MeshCa};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::service::{CaState, IdentityService, SharedCa};
+use crate::server::{serve_https_connection, HttpsLimits};
 
 pub const ROOT_CERT: &str = "root.crt";
 pub const ROOT_KEY: &str = "root.key";
@@ -282,12 +281,7 @@ impl IdentityServer {
             dir: dir.display().to_string(),
             source,
         })?;
-        let mut config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_no_client_auth()
-                .with_cert_resolver(serving.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = crate::server::tls_config(serving.clone())?;
         let listener = TcpListener::bind(options.listen).await.map_err(|source| {
             IdentityServeError::Listen {
                 addr: options.listen,
@@ -302,7 +296,7 @@ impl IdentityServer {
         ));
         Ok(IdentityServer {
             listener,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: TlsAcceptor::from(config),
             service,
             serving,
             mesh_ca_dir: options.mesh_ca_dir,
@@ -363,31 +357,24 @@ impl IdentityServer {
             };
             let acceptor = acceptor.clone();
             let service = service.clone();
+            let svc = service_fn(move |req| {
+                let service = service.clone();
+                async move { Ok::<_, Infallible>(handle(req, &service, peer).await) }
+            });
             tokio::spawn(async move {
                 let _permit = permit;
-                let tls = match tokio::time::timeout(READ_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(target: "picket_injector::identity", error = %e, %peer, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(target: "picket_injector::identity", %peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let svc = service_fn(move |req| {
-                    let service = service.clone();
-                    async move { Ok::<_, Infallible>(handle(req, &service, peer).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
-                    .max_buf_size(64 * 1024)
-                    .serve_connection(TokioIo::new(tls), svc);
-                if let Err(e) = conn.await {
-                    tracing::debug!(target: "picket_injector::identity", error = %e, %peer, "connection error");
-                }
+                serve_https_connection(
+                    acceptor,
+                    stream,
+                    Some(peer),
+                    "identity",
+                    HttpsLimits {
+                        read_timeout: READ_TIMEOUT,
+                        max_buf_size: Some(64 * 1024),
+                    },
+                    svc,
+                )
+                .await;
             });
         }
     }
@@ -465,20 +452,19 @@ fn error_response(e: &IssuanceError) -> Response<Full<Bytes>> {
     r
 }
 
-/// A request refused for its body (before the token is looked at): logged and counted.
+/// A request refused for its body (before the token is looked at): logged and counted as
+/// the service logs and counts its own refusals.
 fn body_refused(
     service: &IdentityService,
     peer: SocketAddr,
     message: String,
 ) -> Response<Full<Bytes>> {
-    service
-        .metrics()
-        .identity_result(Err(ErrorCode::BadRequest));
-    tracing::warn!(target: "picket_injector::identity", namespace = "", serviceaccount = "", result = "refused", code = "bad_request", reason = %message, peer = %peer, "certificate refused");
-    error_response(&IssuanceError {
+    let refusal = IssuanceError {
         code: ErrorCode::BadRequest,
         message,
-    })
+    };
+    service.refused(None, &refusal, Some(peer));
+    error_response(&refusal)
 }
 
 async fn handle(

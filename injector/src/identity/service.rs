@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use picket_mtls::issuance::{CertificateRequest, CertificateResponse, ErrorCode, IssuanceError};
-use picket_mtls::{csr_requested_names, Error as MtlsError, MeshCa, SpiffeId};
+use picket_mtls::{Error as MtlsError, MeshCa, SpiffeId};
 
 use super::token::{ServiceAccount, TokenValidator};
 use crate::metrics::Metrics;
@@ -92,6 +92,12 @@ pub fn bearer_token(header: Option<&[u8]>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// Namespace and name of a ServiceAccount, empty when none is known, for a log line.
+fn sa_names(sa: Option<&ServiceAccount>) -> (&str, &str) {
+    sa.map(|sa| (sa.namespace.as_str(), sa.name.as_str()))
+        .unwrap_or(("", ""))
+}
+
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -131,14 +137,10 @@ impl IdentityService {
     ) -> Result<CertificateResponse, IssuanceError> {
         let mut facts = Facts::default();
         let result = self.decide(authorization, body, &mut facts).await;
-        let (namespace, serviceaccount) = facts
-            .sa
-            .as_ref()
-            .map(|sa| (sa.namespace.as_str(), sa.name.as_str()))
-            .unwrap_or(("", ""));
-        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
         match &result {
             Ok(r) => {
+                let (namespace, serviceaccount) = sa_names(facts.sa.as_ref());
+                let peer = peer.map(|p| p.to_string()).unwrap_or_default();
                 self.metrics.identity_result(Ok(()));
                 tracing::info!(
                     target: "picket_injector::identity",
@@ -152,21 +154,32 @@ impl IdentityService {
                     "certificate issued"
                 );
             }
-            Err(e) => {
-                self.metrics.identity_result(Err(e.code));
-                tracing::warn!(
-                    target: "picket_injector::identity",
-                    namespace,
-                    serviceaccount,
-                    result = "refused",
-                    code = e.code.as_str(),
-                    reason = %e.message,
-                    peer = %peer,
-                    "certificate refused"
-                );
-            }
+            Err(e) => self.refused(facts.sa.as_ref(), e, peer),
         }
         result
+    }
+
+    /// Logs and counts a refusal: the service's own, and the listener's (a body refused
+    /// before the token is looked at, with no ServiceAccount known).
+    pub(crate) fn refused(
+        &self,
+        sa: Option<&ServiceAccount>,
+        e: &IssuanceError,
+        peer: Option<SocketAddr>,
+    ) {
+        let (namespace, serviceaccount) = sa_names(sa);
+        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+        self.metrics.identity_result(Err(e.code));
+        tracing::warn!(
+            target: "picket_injector::identity",
+            namespace,
+            serviceaccount,
+            result = "refused",
+            code = e.code.as_str(),
+            reason = %e.message,
+            peer = %peer,
+            "certificate refused"
+        );
     }
 
     async fn decide(
@@ -208,24 +221,17 @@ impl IdentityService {
                 format!("the body is not a certificate request ({{\"csr\": PEM}}): {e}"),
             )
         })?;
-        let names = csr_requested_names(request.csr.as_bytes())
-            .map_err(|e| refuse(ErrorCode::BadCsr, e.to_string()))?;
-        if !names.only_names(&id) {
-            let mut asked: Vec<String> = names.uris.clone();
-            asked.extend(names.other_sans.iter().cloned());
-            asked.extend(names.common_names.iter().map(|c| format!("CN={c}")));
-            return Err(refuse(
-                ErrorCode::IdentityMismatch,
-                format!(
-                    "the CSR asks for {} but the token proves {id}; send a CSR with no SAN or with exactly that URI SAN",
-                    asked.join(", ")
-                ),
-            ));
-        }
         let issued = state
             .ca
-            .issue_from_csr(request.csr.as_bytes(), &id, self.workload_ttl)
+            .issue_matching_csr(request.csr.as_bytes(), &id, self.workload_ttl)
             .map_err(|e| match e {
+                MtlsError::CsrIdentityMismatch { asked, .. } => refuse(
+                    ErrorCode::IdentityMismatch,
+                    format!(
+                        "the CSR asks for {} but the token proves {id}; send a CSR with no SAN or with exactly that URI SAN",
+                        asked.describe()
+                    ),
+                ),
                 MtlsError::CsrMalformed(_)
                 | MtlsError::CsrBadSignature
                 | MtlsError::UnsupportedKey
