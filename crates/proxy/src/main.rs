@@ -154,6 +154,10 @@ struct ProxyArgs {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
+    /// Threads serving connections; 0 (the default) takes the CPUs this process may use (its
+    /// affinity and cgroup CPU quota). With one, the single-threaded runtime is used.
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
     /// Seconds in-flight connections may finish after SIGTERM.
     #[arg(long, default_value_t = 10)]
     drain_grace: u64,
@@ -582,10 +586,22 @@ fn proxy(args: ProxyArgs) -> ExitCode {
         },
         Err(_) => picket::probes::AppProbes::default(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let workers = match args.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // One CPU (a sidecar's usual CPU limit): the single-threaded scheduler. The multi-threaded
+    // one with a single worker runs a task woken by the running task next (its LIFO slot), which
+    // with 1,000 connections let some wait far longer than others: p99 115-120 ms against
+    // 27 ms single-threaded, same p50 (benches/README.md, "Threads").
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("picket proxy: cannot start the runtime: {e}");
@@ -689,6 +705,7 @@ fn proxy(args: ProxyArgs) -> ExitCode {
             signatures = info.signatures,
             admin = %admin_bound,
             mesh_identity = mesh_id.as_deref().unwrap_or(""),
+            worker_threads = workers,
             "picket proxy started ({}{})",
             if transparent { "transparent mode" } else { "gateway mode" },
             if waits_for_identity { ", waiting for the mesh certificate" } else { "" }

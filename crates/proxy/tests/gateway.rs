@@ -729,3 +729,39 @@ fn a_large_response_reaches_a_half_closed_slow_client_intact() {
     assert!(got[split..] == body[..], "body bytes differ");
     server.join().unwrap();
 }
+
+/// `--worker-threads 1` (what a sidecar with one CPU gets by default) runs the single-threaded
+/// runtime: a client that stalls mid-head holds up nobody, HTTP/1 and HTTP/2 clients are
+/// served side by side, and an attack is still reset and logged.
+#[test]
+fn one_worker_thread_serves_everyone_and_still_blocks() {
+    let b = backend();
+    let h2 = common::h2_backend::H2Backend::start();
+    let p = Picket::start(b.addr, &["--worker-threads", "1"]);
+    let p2 = Picket::start(h2.addr, &["--worker-threads", "1"]);
+    // Half a head, then silence.
+    let mut stalled = TcpStream::connect(p.addr).unwrap();
+    stalled.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let url = p.url(&format!("/page/{i}"));
+            std::thread::spawn(move || curl(&["-fsS", &url]))
+        })
+        .collect();
+    for c in clients {
+        let (rc, body) = c.join().unwrap();
+        assert_eq!(rc, 0, "{body}");
+        assert!(body.contains("/page/"), "{body}");
+    }
+    let (rc, body) = curl(&["-fsS", "--http2-prior-knowledge", &p2.url("/h2")]);
+    assert_eq!(rc, 0, "{body}");
+    let (rc, _) = curl(&["-A", "() { :; }; /bin/id", &p.url("/cgi-bin/x")]);
+    assert_eq!(rc, CURL_RESET);
+    check_block_line(
+        &p.next_log(),
+        "PKT-SHELLSHOCK-FUNC",
+        "header:user-agent",
+        "/cgi-bin/x",
+    );
+    drop(stalled);
+}
