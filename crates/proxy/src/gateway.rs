@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BufMut;
 use picket_dpi::{
     Decision, Http1Inspector, InspectConfig, InspectedRequest, RequestMeta, ResponseError,
     ResponseFramer, StreamState,
@@ -514,12 +515,15 @@ async fn serve_plain_upstream(
         (Some(pool), None | Some(Protocol::Http1)) if !opaque_port => pool.checkout(&key),
         _ => None,
     };
-    let reused = pooled.is_some();
+    let reused = pooled.as_ref().map(|p| p.idle_since);
     let upstream = match pooled {
         Some(p) => p.io,
         None => connect_plain(conn.upstream, shared).await?,
     };
-    shared.metrics.pool.count(KindLabel::plain, reused);
+    shared
+        .metrics
+        .pool
+        .count(KindLabel::plain, reused.is_some());
     let (mut client_rd, client_wr) = tokio::io::split(client);
     let (up_rd, mut up_wr) = tokio::io::split(upstream);
     let mut relay = Relay::start(up_rd, client_wr, shared);
@@ -527,7 +531,7 @@ async fn serve_plain_upstream(
     let mut first = Vec::new();
     let protocol = if known.is_some() {
         known
-    } else if cfg.opaque_ports.contains(&conn.upstream.port()) {
+    } else if opaque_port {
         None
     } else {
         let slow_after = Instant::now() + cfg.detect_timeout;
@@ -548,21 +552,24 @@ async fn serve_plain_upstream(
             }
         }
     };
-    if reused && protocol != Some(Protocol::Http1) {
+    if let Some(idle_since) = reused.filter(|_| protocol != Some(Protocol::Http1)) {
         // The pooled connection served HTTP/1: the client wants something else.
         let track = relay.track.clone();
-        let Some((up_rd, client_wr, _)) = relay.stop().await else {
+        let Some((up_rd, client_wr, held_back)) = relay.stop().await else {
             return Err(ConnError::Client(std::io::Error::other(
                 "response relay gone",
             )));
         };
-        // Nothing came from the upstream meanwhile (nothing the relay read and passed on).
-        let untouched = track.is_some_and(|t| t.state() == (true, true));
+        // Nothing came from the upstream meanwhile: nothing the relay passed on, nothing it
+        // held back (a few bytes could still have been an HTTP/2 preface).
+        let untouched = held_back.is_empty() && track.is_some_and(|t| t.state() == (true, true));
         let old = rejoin(up_rd, up_wr);
         if first.is_empty() && protocol == Some(Protocol::Opaque) && untouched {
             // The client closed without a byte (a TCP health check): the upstream saw nothing.
+            // The connection goes back as old as it was, so health checks do not keep it
+            // past the idle timeout the server may close it at.
             if let (Some(io), Some(pool)) = (old, &shared.pool) {
-                pool.checkin(key, io, None);
+                pool.checkin(key, io, None, idle_since);
             }
             let mut client_wr = client_wr;
             let _ = tokio::time::timeout(Duration::from_secs(1), client_wr.shutdown()).await;
@@ -799,13 +806,16 @@ async fn serve_http1(
                 break Ok(());
             }
             reserve_read(&mut held);
+            // At most a chunk per read, so `held` passes the hold limit by a chunk at most.
+            let mut room = (&mut held).limit(READ_CHUNK);
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, client_rd.read_buf(&mut held)) => r,
+                r = tokio::time::timeout_at(deadline, client_rd.read_buf(&mut room)) => r,
                 _ = draining.changed() => break Ok(()),
             }
         } else {
             reserve_read(&mut held);
-            tokio::time::timeout_at(deadline, client_rd.read_buf(&mut held)).await
+            let mut room = (&mut held).limit(READ_CHUNK);
+            tokio::time::timeout_at(deadline, client_rd.read_buf(&mut room)).await
         };
         let between_requests = state == StreamState::Idle && held.is_empty() && early.is_none();
         let n = match read {
@@ -983,7 +993,7 @@ async fn give_back(
             PoolKind::Plain => None,
         };
         let addr = key.addr;
-        if pool.checkin(key, io, peer) {
+        if pool.checkin(key, io, peer, Instant::now()) {
             tracing::debug!(peer = %conn.peer, upstream = %addr, "upstream connection pooled");
         }
     }

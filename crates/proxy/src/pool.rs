@@ -98,6 +98,8 @@ pub struct Pooled {
     pub io: UpstreamIo,
     /// The mesh peer's SPIFFE id (mesh connections).
     pub peer: Option<Arc<str>>,
+    /// Since when it has been idle: a connection put back unused keeps its age.
+    pub idle_since: Instant,
 }
 
 struct Idle {
@@ -210,11 +212,19 @@ impl Pool {
         found.map(|c| Pooled {
             io: c.io,
             peer: c.peer,
+            idle_since: c.since,
         })
     }
 
-    /// Offers an idle connection back; it is closed instead when the pool is full.
-    pub fn checkin(&self, key: PoolKey, io: UpstreamIo, peer: Option<Arc<str>>) -> bool {
+    /// Offers a connection idle since `idle_since` back; it is closed instead when the pool is
+    /// full.
+    pub fn checkin(
+        &self,
+        key: PoolKey,
+        io: UpstreamIo,
+        peer: Option<Arc<str>>,
+        idle_since: Instant,
+    ) -> bool {
         if !self.enabled() {
             return false;
         }
@@ -229,7 +239,7 @@ impl Pool {
         list.push_back(Idle {
             io,
             peer,
-            since: Instant::now(),
+            since: idle_since,
         });
         inner.total += 1;
         self.metrics.idle.set(inner.total as i64);
@@ -280,12 +290,6 @@ impl Pool {
     }
 }
 
-struct NoopWake;
-
-impl std::task::Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
 /// Whether an idle connection is still usable: nothing to read, no EOF, no error. Plain TCP
 /// is peeked (non-blocking `MSG_PEEK`: `WouldBlock` means nothing arrived). A TLS stream is
 /// polled once with a no-op waker first, which processes records already received (a TLS 1.3
@@ -294,9 +298,7 @@ impl std::task::Wake for NoopWake {
 /// the cost of a new connection at worst.
 fn usable(io: &mut UpstreamIo) -> bool {
     if let UpstreamIo::Tls(_) = io {
-        // `Waker::noop()` needs Rust 1.85; the workspace's MSRV is 1.80.
-        let waker = Waker::from(Arc::new(NoopWake));
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(Waker::noop());
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
         if Pin::new(&mut *io).poll_read(&mut cx, &mut buf).is_ready() {

@@ -211,3 +211,22 @@ fn a_tcp_health_check_leaves_the_pooled_connection_alone() {
         "the pooled connection went to an opaque client"
     );
 }
+
+/// Health checks that take the pooled connection and put it back unused do not make it
+/// younger: past the idle timeout it is closed as if nobody had touched it.
+#[test]
+fn health_checks_do_not_keep_a_pooled_connection_past_its_idle_timeout() {
+    let b = pool_backend(None);
+    let p = Picket::start(b.addr, &["--upstream-idle-timeout-ms", "600"]);
+    let first = get(&p, "/");
+    let until = std::time::Instant::now() + Duration::from_millis(900);
+    while std::time::Instant::now() < until {
+        drop(TcpStream::connect(p.addr).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(
+        get(&p, "/"),
+        first,
+        "a connection idle for longer than the idle timeout was reused"
+    );
+}
