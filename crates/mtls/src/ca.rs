@@ -426,15 +426,7 @@ impl MeshCa {
         id: &SpiffeId,
         lifetime: Duration,
     ) -> Result<IssuedCertificate> {
-        let now = SystemTime::now();
-        let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        self.issue(
-            csr,
-            id,
-            not_before,
-            add(now, lifetime)?,
-            CsrNameCheck::Ignore,
-        )
+        self.issue_for(csr, id, lifetime, CsrNameCheck::Ignore)
     }
 
     /// Like [`MeshCa::issue_from_csr`], but first refuses a CSR that asks for any name other
@@ -448,15 +440,20 @@ impl MeshCa {
         id: &SpiffeId,
         lifetime: Duration,
     ) -> Result<IssuedCertificate> {
+        self.issue_for(csr, id, lifetime, CsrNameCheck::OnlyId)
+    }
+
+    /// Issues for `lifetime` from now, less [`CLOCK_SKEW_ALLOWANCE`].
+    fn issue_for(
+        &self,
+        csr: &[u8],
+        id: &SpiffeId,
+        lifetime: Duration,
+        names: CsrNameCheck,
+    ) -> Result<IssuedCertificate> {
         let now = SystemTime::now();
         let not_before = now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now);
-        self.issue(
-            csr,
-            id,
-            not_before,
-            add(now, lifetime)?,
-            CsrNameCheck::OnlyId,
-        )
+        self.issue(csr, id, not_before, add(now, lifetime)?, names)
     }
 
     /// Like [`MeshCa::issue_from_csr`] with an explicit validity start (no skew allowance):
